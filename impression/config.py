@@ -1,0 +1,151 @@
+"""Resolve a run's parameters: mode, array index, seed and command-line overrides.
+
+The order, last one wins: COMMON, the mode's block, the array index's
+values (``array_params``), then ``--key=value`` overrides. Every override
+must name a key the mode has and parse as that key's type.
+"""
+
+import argparse
+import importlib
+import os
+from pathlib import Path
+
+from impression import PROJECT_ROOT
+from impression.errors import ConfigError
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_ALGORITHM_ALIASES = {"wake_sleep": "impression"}
+
+
+def load_param_module(module_name="il_exp_params"):
+    """Import (or re-import) the parameter file, so edits made in an IDE session take effect."""
+    module = importlib.import_module(module_name)
+    return importlib.reload(module)
+
+
+def array_num_from_environment(explicit=None):
+    """Return the array index: explicit value, else SLURM_ARRAY_TASK_ID, else 1."""
+    if explicit is not None:
+        return explicit
+    value = os.environ.get("SLURM_ARRAY_TASK_ID")
+    if value is None or value == "":
+        return 1
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(
+            f"SLURM_ARRAY_TASK_ID={value!r} is not an integer; unset it or pass --array-num N"
+        ) from None
+
+
+def parse_value(key, text, default, choices=None):
+    """Convert the command-line text of key to the type of its default value."""
+    if isinstance(default, bool):
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"--{key}={text}: expected a boolean (true or false)")
+    if isinstance(default, int) or (default is None and key == "seed"):
+        if default is None and text.lower() == "none":
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise ConfigError(f"--{key}={text}: expected an integer, for example --{key}=1000") from None
+        if not number.is_integer():
+            raise ConfigError(f"--{key}={text}: expected an integer, got a fraction")
+        return int(number)
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"--{key}={text}: expected a number, for example --{key}=1e-3") from None
+    if isinstance(default, str):
+        if choices is not None and text not in choices:
+            raise ConfigError(f"--{key}={text}: invalid choice; expected one of {', '.join(choices)}")
+        return text
+    raise ConfigError(f"--{key} cannot be set from the command line")
+
+
+def split_overrides(tokens):
+    """Turn ['--key=value', ...] into {'key': 'value'}; reject any other token."""
+    overrides = {}
+    for token in tokens:
+        if not token.startswith("--") or "=" not in token:
+            raise ConfigError(
+                f"unrecognised argument {token!r}; parameters are set as --key=value, "
+                "for example --eta=1e-3"
+            )
+        key, text = token[2:].split("=", 1)
+        overrides[key.replace("-", "_")] = text
+    return overrides
+
+
+def resolve_params(mode, array_num=None, seed=None, overrides=None, module=None):
+    """Return the complete parameter dict of one run.
+
+    overrides maps keys to command-line strings (parsed here) or to values
+    of the right type already (from Python callers, such as tests).
+    """
+    module = module or load_param_module()
+    if mode not in module.PARAMS:
+        raise ConfigError(
+            f"unknown mode {mode!r}; expected one of {', '.join(module.PARAMS)} "
+            "(set mode in il_exp_params.py or pass --mode NAME)"
+        )
+    array_num = array_num_from_environment(array_num)
+    low, high = module.ARRAY_RANGE[mode]
+    if not low <= array_num <= high:
+        raise ConfigError(f"array index {array_num} is out of range for mode {mode!r}; valid: {low}-{high}")
+
+    params = dict(module.COMMON)
+    params.update(module.PARAMS[mode])
+    try:
+        params.update(module.array_params(mode, array_num))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise ConfigError(
+                f"unknown parameter {key!r} for mode {mode!r}; valid keys: {', '.join(sorted(params))}"
+            )
+        if isinstance(value, str):
+            value = parse_value(key, value, params[key], module.CHOICES.get(key))
+        params[key] = value
+
+    if seed is not None:
+        params["seed"] = seed
+    if params["seed"] is None:
+        params["seed"] = array_num
+    params["algorithm"] = _ALGORITHM_ALIASES.get(params["algorithm"], params["algorithm"])
+    params["mode"] = mode
+    params["array_num"] = array_num
+    for key in ("data_dir", "figures_dir"):
+        params[key] = str(absolute_path(params[key]))
+    return params
+
+
+def absolute_path(path):
+    """Return path, taken relative to the project folder unless it is absolute."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def build_parser(description):
+    """Return the argument parser shared by the entry points; --key=value tokens are left over."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        epilog="Any parameter of il_exp_params.py can be set as --key=value, for example --eta=1e-3.",
+    )
+    parser.add_argument("--mode", help="experiment to run; default: mode in il_exp_params.py")
+    parser.add_argument("--seed", type=int, help="random seed; default: the array index")
+    parser.add_argument(
+        "--array-num",
+        type=int,
+        help="array index; default: SLURM_ARRAY_TASK_ID, else 1",
+    )
+    return parser

@@ -1,0 +1,53 @@
+"""Synthetic data: a linear mixture of independent AR(1) latent processes.
+
+z_0 ~ N(0, sigma_d^2), z_t = a z_{t-1} + N(0, sigma_d^2) per latent unit,
+with sigma_d = 0.5 sqrt(dt) and a = 1 - sigma_d^2, and x_t = A z_t. With
+dt = 0.1 this gives a = 0.975, a stationary variance
+sigma_d^2 / (1 - a^2) = 0.506 and a correlation time of about 40 steps.
+"""
+
+import math
+
+import numpy as np
+from scipy.signal import lfilter
+
+
+def latent_noise_sd(dt):
+    """Return sigma_d = 0.5 sqrt(dt), the innovation standard deviation of the latent process."""
+    return 0.5 * math.sqrt(dt)
+
+
+def draw_mixing_matrix(n_in, n_latent, rng):
+    """Draw A with entries N(0, (1/n_latent)^2), shared by training and test data."""
+    return rng.normal(0.0, 1.0 / n_latent, size=(n_in, n_latent))
+
+
+class LatentProcess:
+    """Stream of (x_t, z_t) drawn chunk by chunk, so long sequences never sit in memory whole.
+
+    Drawing n steps at once or in several chunks gives the same numbers.
+    """
+
+    def __init__(self, mixing_matrix, dt, rng):
+        self.mixing_matrix = np.ascontiguousarray(mixing_matrix)
+        self.sigma_d = latent_noise_sd(dt)
+        self.a = 1.0 - self.sigma_d**2
+        self.rng = rng
+        self.z_previous = np.zeros(mixing_matrix.shape[1])
+
+    def next_chunk(self, n_steps):
+        """Return x of shape (n_steps, n_in) and z of shape (n_steps, n_latent)."""
+        innovations = self.rng.normal(0.0, self.sigma_d, size=(n_steps, self.z_previous.size))
+        # lfilter runs z_t = a z_{t-1} + e_t along time; its initial condition
+        # carries the last latent state of the previous chunk (zero at t = 0,
+        # so z_0 = e_0 ~ N(0, sigma_d^2)).
+        initial = (self.a * self.z_previous)[np.newaxis, :]
+        z, _ = lfilter([1.0], [1.0, -self.a], innovations, axis=0, zi=initial)
+        self.z_previous = z[-1].copy()
+        x = z @ self.mixing_matrix.T
+        return np.ascontiguousarray(x), z
+
+
+def draw_sequence(mixing_matrix, dt, n_steps, rng):
+    """Return a whole sequence (x, z) of n_steps from a fresh latent process."""
+    return LatentProcess(mixing_matrix, dt, rng).next_chunk(n_steps)

@@ -1,0 +1,129 @@
+"""Result files: plain data only, written atomically.
+
+A result is a nested structure of dicts (string keys), lists, tuples,
+numpy arrays of numeric, boolean or string dtype, Python or numpy numbers,
+strings, booleans and None. It is stored as one ``.npz`` archive: every
+array is one member, and the structure around them is one JSON member.
+Loading uses ``np.load(allow_pickle=False)`` and ``json``, so a result file
+can never execute code, unlike the pickled objects of the original code.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_NAME = "impression-learning-result"
+FORMAT_VERSION = 1
+_STRUCTURE_MEMBER = "__structure__"
+_ARRAY_TAG = "__array__"
+
+
+class ResultFileError(Exception):
+    """A result file that is missing, corrupt or not in this project's format."""
+
+
+def _encode(value, arrays, where):
+    """Return a JSON-ready copy of value, moving every array into arrays."""
+    if isinstance(value, dict):
+        encoded = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: dict key {key!r} is not a string")
+            encoded[key] = _encode(item, arrays, f"{where}/{key}")
+        return encoded
+    if isinstance(value, (list, tuple)):
+        return [_encode(item, arrays, f"{where}/{i}") for i, item in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufcUS":
+            raise TypeError(f"{where}: array of dtype {value.dtype} is not plain data")
+        member = f"a{len(arrays)}"
+        arrays[member] = value
+        return {_ARRAY_TAG: member}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{where}: {type(value).__name__} is not plain data")
+
+
+def _decode(value, archive):
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY_TAG}:
+            return archive[value[_ARRAY_TAG]]
+        return {key: _decode(item, archive) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item, archive) for item in value]
+    return value
+
+
+def save_result(path, result):
+    """Write result to path atomically and return the path.
+
+    The archive is written to a temporary file in the same folder and then
+    renamed over path, so a run killed mid-write leaves either the old file
+    or none, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    structure = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "result": _encode(result, arrays, "result"),
+    }
+    arrays[_STRUCTURE_MEMBER] = np.array(json.dumps(structure, allow_nan=True))
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def load_result(path):
+    """Read a result file written by save_result; raise ResultFileError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultFileError(f"result file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if _STRUCTURE_MEMBER not in archive.files:
+                raise ResultFileError(
+                    f"{path} is not a result file of this project (no {_STRUCTURE_MEMBER} member)"
+                )
+            structure = json.loads(str(archive[_STRUCTURE_MEMBER]))
+            if not isinstance(structure, dict) or structure.get("format") != FORMAT_NAME:
+                raise ResultFileError(f"{path} is not a result file of this project")
+            if structure.get("version") != FORMAT_VERSION:
+                raise ResultFileError(
+                    f"{path} has result format version {structure.get('version')!r}; "
+                    f"this code reads version {FORMAT_VERSION}"
+                )
+            return _decode(structure["result"], archive)
+    except ResultFileError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+        raise ResultFileError(
+            f"{path} is corrupt or not a result file of this project ({type(error).__name__}: {error}); "
+            "delete it and rerun the run that wrote it"
+        ) from error
+
+
+def result_path(data_dir, mode, array_num, seed, tag=""):
+    """Return the result file path of one run, named by mode, array index and seed.
+
+    tag distinguishes results of several programs for the same mode and
+    index, for example 'bp' for the backpropagation control.
+    """
+    prefix = f"{mode}_{tag}" if tag else mode
+    return Path(data_dir) / f"{prefix}_array{array_num}_seed{seed}.npz"
