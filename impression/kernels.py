@@ -1,0 +1,180 @@
+"""Compiled per-step loop of the one-latent-layer network with the impression-learning rule.
+
+One call runs a block of consecutive steps over the rows of x, in place on
+the weights and the network state, so a long run is a sequence of calls
+over chunks of data. The noise comes from the numpy Generator passed in
+(numba draws from it with numpy's own algorithms and advances its state),
+so the same seed gives the same numbers with or without the compiler.
+
+Every step draws all four noise vectors, in the order stimulus
+recognition, latent recognition, latent generative, stimulus generative,
+whatever the phase. The wake-only and the alternating test sequences run
+with one noise seed therefore share the noise of every step. Only the
+stream that sets the activity (and the predictions the loss needs) is
+computed, because the other stream influences nothing in that phase.
+"""
+
+import numba
+import numpy as np
+
+# LLVM fast-math flags that allow reordering sums (so loops vectorise) but
+# keep NaN and infinity semantics, which the divergence check relies on.
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+# Layout of the integer phase state carried between calls.
+PHASE_DELTA = 0  # 1 wake, 0 sleep
+PHASE_COUNTER = 1  # steps taken in the current phase
+PHASE_JUST_WOKE = 2  # 1 on the first step after a sleep-to-wake switch
+
+# Layout of the float parameter vector.
+SIGMA_IN, SIGMA_REC, SIGMA_GEN, SIGMA_OBS = 0, 1, 2, 3
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def advance_phase(phase, switch_period, switching):
+    """Count one step and toggle wake and sleep after switch_period + 1 steps in a phase."""
+    phase[PHASE_JUST_WOKE] = 0
+    if not switching:
+        return
+    phase[PHASE_COUNTER] += 1
+    if phase[PHASE_COUNTER] > switch_period:
+        phase[PHASE_COUNTER] = 0
+        phase[PHASE_DELTA] = 1 - phase[PHASE_DELTA]
+        phase[PHASE_JUST_WOKE] = phase[PHASE_DELTA]
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def run_impression_steps(
+    x,  # (T, n_in) input data x_t
+    W_in,  # (n, n_in) recognition weights, updated in place when learning
+    W_out,  # (n_in, n) generative weights of the stimulus layer, updated in place
+    d,  # (n,) diagonal of the latent dynamics D, updated in place
+    r_previous,  # (n,) previous mixed latent activity, updated in place
+    phase,  # int64 (3,) phase state, see PHASE_*, updated in place
+    sigmas,  # (4,) noise s.d.: sigma_in, sigma_rec, sigma_gen, sigma_obs
+    eta,  # learning rate; ignored unless learn
+    switch_period,  # phase length minus one
+    switching,  # toggle phases (False: stay in the current phase)
+    learn,  # apply the impression-learning updates
+    rng,  # numpy Generator for the network noise
+    loss_out,  # (T,) loss of every step
+    r_out,  # (T, n) mixed latent activity, or (0, n) to skip
+    prediction_out,  # (T, n_in) W_out r of every step, or (0, n_in) to skip
+    s_out,  # (T, n_in) mixed stimulus activity, or (0, n_in) to skip
+):
+    """Run len(x) steps; return the index of the first non-finite loss, or -1."""
+    n_steps, n_in = x.shape
+    n = d.shape[0]
+    sigma_in = sigmas[SIGMA_IN]
+    sigma_rec = sigmas[SIGMA_REC]
+    sigma_gen = sigmas[SIGMA_GEN]
+    sigma_obs = sigmas[SIGMA_OBS]
+    inv_var_in = 1.0 / sigma_in**2
+    inv_var_rec = 1.0 / sigma_rec**2
+    inv_var_gen = 1.0 / sigma_gen**2
+    inv_var_obs = 1.0 / sigma_obs**2
+    record_r = r_out.shape[0] > 0
+    record_prediction = prediction_out.shape[0] > 0
+    record_s = s_out.shape[0] > 0
+
+    noise_in = np.empty(n_in)
+    noise_rec = np.empty(n)
+    noise_gen = np.empty(n)
+    noise_obs = np.empty(n_in)
+    s = np.empty(n_in)
+    r = np.empty(n)
+    mu_top = np.empty(n)  # generative mean of the top layer, D r_{t-1}
+    mu_latent = np.empty(n)  # tanh(W_in s), the recognition mean from the stimulus layer
+    prediction = np.empty(n_in)  # W_out r
+
+    for t in range(n_steps):
+        wake = phase[PHASE_DELTA] == 1
+        just_woke = phase[PHASE_JUST_WOKE] == 1
+
+        # noise of all four streams, drawn in every phase
+        for i in range(n_in):
+            noise_in[i] = rng.standard_normal()
+        for j in range(n):
+            noise_rec[j] = rng.standard_normal()
+        for j in range(n):
+            noise_gen[j] = rng.standard_normal()
+        for i in range(n_in):
+            noise_obs[i] = rng.standard_normal()
+
+        # top-layer generative mean: D r_{t-1}, or r_{t-1} itself on the first wake step
+        for j in range(n):
+            mu_top[j] = r_previous[j] if just_woke else d[j] * r_previous[j]
+
+        loss = 0.0
+        if wake:
+            # recognition pass sets the activities: s = x + noise, r = tanh(W_in s) + noise
+            for i in range(n_in):
+                s[i] = x[t, i] + sigma_in * noise_in[i]
+            for j in range(n):
+                total = 0.0
+                for i in range(n_in):
+                    total += W_in[j, i] * s[i]
+                mu_latent[j] = np.tanh(total)
+                r[j] = mu_latent[j] + sigma_rec * noise_rec[j]
+            for i in range(n_in):
+                total = 0.0
+                for j in range(n):
+                    total += W_out[i, j] * r[j]
+                prediction[i] = total
+
+            # wake loss: generative predictions against recognition activities
+            for i in range(n_in):
+                loss += (s[i] - prediction[i]) ** 2 * inv_var_obs - (s[i] - x[t, i]) ** 2 * inv_var_in
+            for j in range(n):
+                loss += (r[j] - mu_top[j]) ** 2 * inv_var_gen - (r[j] - mu_latent[j]) ** 2 * inv_var_rec
+        else:
+            # generative pass sets the activities: r = D r_{t-1} + noise, s = W_out r + noise
+            for j in range(n):
+                r[j] = mu_top[j] + sigma_gen * noise_gen[j]
+            for i in range(n_in):
+                total = 0.0
+                for j in range(n):
+                    total += W_out[i, j] * r[j]
+                prediction[i] = total
+                s[i] = total + sigma_obs * noise_obs[i]
+            for j in range(n):
+                total = 0.0
+                for i in range(n_in):
+                    total += W_in[j, i] * s[i]
+                mu_latent[j] = np.tanh(total)
+
+            # sleep loss: recognition predictions against generated activities
+            for i in range(n_in):
+                loss += (s[i] - x[t, i]) ** 2 * inv_var_in - (s[i] - prediction[i]) ** 2 * inv_var_obs
+            for j in range(n):
+                loss += (r[j] - mu_latent[j]) ** 2 * inv_var_rec - (r[j] - mu_top[j]) ** 2 * inv_var_gen
+
+        loss_out[t] = loss
+        if not np.isfinite(loss):
+            return t
+        if record_r:
+            r_out[t, :] = r
+        if record_prediction:
+            prediction_out[t, :] = prediction
+        if record_s:
+            s_out[t, :] = s
+
+        # impression-learning updates: each stream learns to predict the other
+        if learn and wake:
+            for i in range(n_in):
+                error = eta * (x[t, i] - prediction[i])
+                for j in range(n):
+                    W_out[i, j] += error * r[j]
+            if not just_woke:
+                for j in range(n):
+                    d[j] += eta * (r[j] - d[j] * r_previous[j]) * r_previous[j]
+        elif learn:
+            for j in range(n):
+                u = eta * (1.0 - mu_latent[j] ** 2) * (r[j] - mu_latent[j])
+                for i in range(n_in):
+                    W_in[j, i] += u * s[i]
+
+        # state for the next step
+        r_previous[:] = r
+        advance_phase(phase, switch_period, switching)
+    return -1
