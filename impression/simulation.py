@@ -38,6 +38,13 @@ CHUNK_STEPS = 10_000  # training steps per compiled call; bounds memory and sets
 N_RECORD = 5_000  # steps of the test sequence whose predictions and generated stimuli are saved
 
 
+def make_network(params, rng):
+    """Return the initial network of the run's learning rule (params['algorithm'])."""
+    if params["algorithm"] == "impression":
+        return OneLayerNetwork.initial(params["n_in"], params["n_neurons"], params["D_init"], rng)
+    raise ValueError(f"no one-layer network for algorithm {params['algorithm']!r}")
+
+
 def spawn_seeds(seed):
     """Return {stream name: SeedSequence} of the run's independent random streams."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
@@ -153,9 +160,7 @@ def simulate(params):
     x_test, z_test = draw_sequence(
         mixing_matrix, params["dt"], params["n_test"], np.random.default_rng(seeds["test_data"])
     )
-    network = OneLayerNetwork.initial(
-        params["n_in"], params["n_neurons"], params["D_init"], np.random.default_rng(seeds["weights"])
-    )
+    network = make_network(params, np.random.default_rng(seeds["weights"]))
 
     log.info(
         "mode %s, array %d, seed %d: training %d steps (%d inputs, %d latents, eta %g)",

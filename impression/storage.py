@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from impression.errors import UserError
+
 FORMAT_NAME = "impression-learning-result"
 FORMAT_VERSION = 1
 _STRUCTURE_MEMBER = "__structure__"
 _ARRAY_TAG = "__array__"
 
 
-class ResultFileError(Exception):
+class ResultFileError(UserError):
     """A result file that is missing, corrupt or not in this project's format."""
 
 

@@ -1,0 +1,1 @@
+"""Figures of the paper, one module per figure, drawn from saved result files only."""
