@@ -6,12 +6,14 @@ over chunks of data. The noise comes from the numpy Generator passed in
 (numba draws from it with numpy's own algorithms and advances its state),
 so the same seed gives the same numbers with or without the compiler.
 
-Every step draws all four noise vectors, in the order stimulus
-recognition, latent recognition, latent generative, stimulus generative,
-whatever the phase. The wake-only and the alternating test sequences run
-with one noise seed therefore share the noise of every step. Only the
-stream that sets the activity (and the predictions the loss needs) is
-computed, because the other stream influences nothing in that phase.
+Only the stream that sets the activity (and the predictions the loss
+needs) is computed, because the other stream influences nothing in that
+phase. With draw_all_noise, every step still draws all four noise vectors,
+in the order stimulus recognition, latent recognition, latent generative,
+stimulus generative, whatever the phase: the wake-only and the alternating
+test sequences run with one noise seed then share the noise of every
+step. Without it (training) a step draws only the two vectors of its
+active stream, which halves the sampling cost.
 """
 
 import numba
@@ -44,10 +46,19 @@ def advance_phase(phase, switch_period, switching):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
+def generative_prediction(W_out, r, prediction):
+    """Set prediction = W_out r, column by column (contiguous for the Fortran-ordered W_out)."""
+    prediction[:] = 0.0
+    for j in range(r.shape[0]):
+        for i in range(prediction.shape[0]):
+            prediction[i] += W_out[i, j] * r[j]
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
 def run_impression_steps(
     x,  # (T, n_in) input data x_t
     W_in,  # (n, n_in) recognition weights, updated in place when learning
-    W_out,  # (n_in, n) generative weights of the stimulus layer, updated in place
+    W_out,  # (n_in, n) generative weights of the stimulus layer, Fortran order, updated in place
     d,  # (n,) diagonal of the latent dynamics D, updated in place
     r_previous,  # (n,) previous mixed latent activity, updated in place
     phase,  # int64 (3,) phase state, see PHASE_*, updated in place
@@ -56,6 +67,7 @@ def run_impression_steps(
     switch_period,  # phase length minus one
     switching,  # toggle phases (False: stay in the current phase)
     learn,  # apply the impression-learning updates
+    draw_all_noise,  # draw the inactive stream's noise too, keeping runs with one seed aligned
     rng,  # numpy Generator for the network noise
     loss_out,  # (T,) loss of every step
     r_out,  # (T, n) mixed latent activity, or (0, n) to skip
@@ -86,20 +98,23 @@ def run_impression_steps(
     mu_top = np.empty(n)  # generative mean of the top layer, D r_{t-1}
     mu_latent = np.empty(n)  # tanh(W_in s), the recognition mean from the stimulus layer
     prediction = np.empty(n_in)  # W_out r
+    error = np.empty(n_in)  # eta (x - W_out r), the stimulus layer's wake error
 
     for t in range(n_steps):
         wake = phase[PHASE_DELTA] == 1
         just_woke = phase[PHASE_JUST_WOKE] == 1
 
-        # noise of all four streams, drawn in every phase
-        for i in range(n_in):
-            noise_in[i] = rng.standard_normal()
-        for j in range(n):
-            noise_rec[j] = rng.standard_normal()
-        for j in range(n):
-            noise_gen[j] = rng.standard_normal()
-        for i in range(n_in):
-            noise_obs[i] = rng.standard_normal()
+        # noise: recognition streams, then generative streams
+        if wake or draw_all_noise:
+            for i in range(n_in):
+                noise_in[i] = rng.standard_normal()
+            for j in range(n):
+                noise_rec[j] = rng.standard_normal()
+        if not wake or draw_all_noise:
+            for j in range(n):
+                noise_gen[j] = rng.standard_normal()
+            for i in range(n_in):
+                noise_obs[i] = rng.standard_normal()
 
         # top-layer generative mean: D r_{t-1}, or r_{t-1} itself on the first wake step
         for j in range(n):
@@ -116,11 +131,7 @@ def run_impression_steps(
                     total += W_in[j, i] * s[i]
                 mu_latent[j] = np.tanh(total)
                 r[j] = mu_latent[j] + sigma_rec * noise_rec[j]
-            for i in range(n_in):
-                total = 0.0
-                for j in range(n):
-                    total += W_out[i, j] * r[j]
-                prediction[i] = total
+            generative_prediction(W_out, r, prediction)
 
             # wake loss: generative predictions against recognition activities
             for i in range(n_in):
@@ -131,12 +142,9 @@ def run_impression_steps(
             # generative pass sets the activities: r = D r_{t-1} + noise, s = W_out r + noise
             for j in range(n):
                 r[j] = mu_top[j] + sigma_gen * noise_gen[j]
+            generative_prediction(W_out, r, prediction)
             for i in range(n_in):
-                total = 0.0
-                for j in range(n):
-                    total += W_out[i, j] * r[j]
-                prediction[i] = total
-                s[i] = total + sigma_obs * noise_obs[i]
+                s[i] = prediction[i] + sigma_obs * noise_obs[i]
             for j in range(n):
                 total = 0.0
                 for i in range(n_in):
@@ -162,9 +170,10 @@ def run_impression_steps(
         # impression-learning updates: each stream learns to predict the other
         if learn and wake:
             for i in range(n_in):
-                error = eta * (x[t, i] - prediction[i])
-                for j in range(n):
-                    W_out[i, j] += error * r[j]
+                error[i] = eta * (x[t, i] - prediction[i])
+            for j in range(n):
+                for i in range(n_in):
+                    W_out[i, j] += error[i] * r[j]
             if not just_woke:
                 for j in range(n):
                     d[j] += eta * (r[j] - d[j] * r_previous[j]) * r_previous[j]

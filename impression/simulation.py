@@ -42,6 +42,12 @@ def make_network(params, rng):
     """Return the initial network of the run's learning rule (params['algorithm'])."""
     if params["algorithm"] == "impression":
         return OneLayerNetwork.initial(params["n_in"], params["n_neurons"], params["D_init"], rng)
+    if params["algorithm"] == "reinforce":
+        from impression.reinforce import ReinforceNetwork
+
+        return ReinforceNetwork.initial(
+            params["n_in"], params["n_neurons"], params["D_init"], rng, variant=params["reinforce_variant"]
+        )
     raise ValueError(f"no one-layer network for algorithm {params['algorithm']!r}")
 
 
@@ -87,7 +93,7 @@ def train(network, mixing_matrix, params, seeds):
             next_stop = pending[0] if pending else total_steps
             n_steps = min(CHUNK_STEPS, n_train - epoch_step, next_stop - step)
             x, _ = process.next_chunk(n_steps)
-            losses, _, bad = network.run(x, params, noise_rng, learn=True, switching=True)
+            losses, _, bad = network.run(x, params, noise_rng, learn=True, switching=True, draw_all_noise=False)
 
             if bad >= 0 or not network.weights_finite():
                 bad_step = step + (bad if bad >= 0 else n_steps - 1)

@@ -122,25 +122,29 @@ def test_dynamics_update_pattern_over_a_run():
     assert changed_W_in == [False] * 3 + [True] * 3 + [False] * 3 + [True] * 3
 
 
-def plain_step(state, x_t, params, rng):
+def plain_step(state, x_t, params, rng, draw_all_noise):
     """One step of the network and the learning rule, written as plainly as possible in numpy."""
     W_in, W_out, d, r_prev, phase = state
-    noise_in = rng.standard_normal(W_out.shape[0])
-    noise_rec = rng.standard_normal(d.size)
-    noise_gen = rng.standard_normal(d.size)
-    noise_obs = rng.standard_normal(W_out.shape[0])
     wake, just_woke = phase[0] == 1, phase[2] == 1
+    noise_in = noise_rec = noise_gen = noise_obs = np.zeros(0)
+    if wake or draw_all_noise:
+        noise_in = rng.standard_normal(W_out.shape[0])
+        noise_rec = rng.standard_normal(d.size)
+    if not wake or draw_all_noise:
+        noise_gen = rng.standard_normal(d.size)
+        noise_obs = rng.standard_normal(W_out.shape[0])
     mu_top = r_prev if just_woke else d * r_prev
     var_in, var_rec = params["sigma_in"] ** 2, params["sigma_rec"] ** 2
     var_gen, var_obs = params["sigma_gen"] ** 2, params["sigma_obs"] ** 2
     eta = params["eta"]
 
-    s_rec = x_t + params["sigma_in"] * noise_in
-    r_rec = np.tanh(W_in @ s_rec) + params["sigma_rec"] * noise_rec
-    r_gen = mu_top + params["sigma_gen"] * noise_gen
-    s_gen = W_out @ r_gen + params["sigma_obs"] * noise_obs
-    s = s_rec if wake else s_gen
-    r = r_rec if wake else r_gen
+    if wake:
+        s_rec = x_t + params["sigma_in"] * noise_in
+        r_rec = np.tanh(W_in @ s_rec) + params["sigma_rec"] * noise_rec
+        s, r = s_rec, r_rec
+    else:
+        r = mu_top + params["sigma_gen"] * noise_gen
+        s = W_out @ r + params["sigma_obs"] * noise_obs
 
     if wake:
         loss = (
@@ -168,7 +172,8 @@ def plain_step(state, x_t, params, rng):
     return (W_in, W_out, d, r, phase), loss
 
 
-def test_compiled_loop_matches_plain_step():
+@pytest.mark.parametrize("draw_all_noise", [True, False])
+def test_compiled_loop_matches_plain_step(draw_all_noise):
     rng = np.random.default_rng(6)
     n_in, n, n_steps = 8, 3, 300
     x = rng.normal(0, 0.3, (n_steps, n_in))
@@ -177,11 +182,13 @@ def test_compiled_loop_matches_plain_step():
     params = dict(SIGMAS, eta=5e-3, switch_period=2)
     state = (network.W_in.copy(), network.W_out.copy(), network.d.copy(), network.r_previous.copy(), network.phase.copy())
 
-    losses, _, bad = network.run(x, params, np.random.default_rng(7), learn=True, switching=True)
+    losses, _, bad = network.run(
+        x, params, np.random.default_rng(7), learn=True, switching=True, draw_all_noise=draw_all_noise
+    )
     reference_rng = np.random.default_rng(7)
     reference_losses = []
     for t in range(n_steps):
-        state, loss = plain_step(state, x[t], params, reference_rng)
+        state, loss = plain_step(state, x[t], params, reference_rng, draw_all_noise)
         reference_losses.append(loss)
 
     assert bad == -1
