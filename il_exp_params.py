@@ -10,7 +10,8 @@ line as ``--key=value``. The SLURM array index (``--array-num``, else
 switch period, as ``array_params`` below says for each mode.
 
 Modes and figures: 'standard' Figure 1, 'SNR' and 'dimensionality' Figure 2,
-'switch_period' Figure 3, 'Vocal_Digits' Figure 4.
+'switch_period' Figure 3, 'Vocal_Digits' Figure 4; 'lr_optim' is the
+learning-rate search behind the dimensionality mode's rates.
 """
 
 import math
@@ -73,8 +74,21 @@ PARAMS = {
         n_in=4,  # 2^(k+1), set by the array index
         n_neurons=2,  # 2^k, set by the array index
         n_train=3_600_000,  # training steps
-        eta=10**-2.5,  # IL learning rate; REINFORCE gets eta_reinforce
-        eta_reinforce=10**-9.5,  # chosen by the authors' grid search on their REINFORCE rule
+        test_switching=False,  # snapshot tests in wake only: the wake loss is what the backprop control minimises
+        eta=10**-2.5,  # IL learning rate (lr_optim array 1); REINFORCE runs get eta_reinforce instead
+        eta_reinforce=10**-6.5,  # REINFORCE rate of the corrected rule, from lr_optim
+        eta_reinforce_original=10**-9.5,  # authors' rate for their own REINFORCE rule (lr_optim array 35)
+    ),
+    # Learning-rate grid of the dimensionality mode: eta = 1e-2 / 10^(((j - 1) mod 20 + 1) / 2)
+    # NOTE: size, steps and test length are those of the lr_optim block in the authors'
+    # il_exp_params.py (commit 18f7b2f), the dimensionality mode's smallest network k = 1.
+    "lr_optim": dict(
+        n_latent=2,  # latent dimensions of the data process (the dimensionality mode's k = 1)
+        n_in=4,  # stimulus-layer neurons
+        n_neurons=2,  # latent-layer neurons
+        n_train=3_600_000,  # training steps, as in the dimensionality mode
+        test_switching=False,  # snapshot tests in wake only, as in the dimensionality mode
+        eta=1e-2,  # set by the array index
     ),
     # Figure 3: effect of the phase duration on inference
     "switch_period": dict(
@@ -85,6 +99,7 @@ PARAMS = {
         eta=5e-4,  # learning rate
         switch_period=1,  # 1 + 3 (i - 1) for array index i
         test_switching=False,  # snapshot tests in wake only
+        seed=1,  # one seed for every period, so the sweep's runs differ in the period only
     ),
     # Figure 4: two latent layers on mel spectrograms of spoken digits
     "Vocal_Digits": dict(
@@ -96,8 +111,11 @@ PARAMS = {
         sigma_obs=0.01,  # generative noise s.d. of the stimulus layer
         sigma_gen_middle=0.01,  # generative noise s.d. of the middle layer
         sigma_gen=0.13,  # generative noise s.d. of the top layer
-        sigma_rec=0.01,  # recognition noise s.d. of both latent layers
-        dataset="fsdd_spectrograms.npz",  # preprocessed dataset in data_dir
+        sigma_rec=0.01,  # recognition noise s.d. of the top layer
+        sigma_rec_middle=0.01,  # recognition noise s.d. of the middle layer
+        n_train=0,  # training frames per epoch from the start of the training set; 0 uses them all
+        n_test=0,  # test frames from the start of the test set; 0 uses them all
+        dataset="fsdd_spectrograms.npz",  # preprocessed dataset, relative to data_dir unless absolute
     ),
 }
 
@@ -112,6 +130,7 @@ ARRAY_RANGE = {
     "standard": (1, 20),  # seeds
     "SNR": (1, 20),  # seeds
     "dimensionality": (1, 10),  # 1-5 IL, 6-10 REINFORCE
+    "lr_optim": (1, 40),  # 1-20 IL, 21-40 REINFORCE, over the learning-rate grid
     "switch_period": (1, 11),  # switch periods 1, 4, ..., 31
     "Vocal_Digits": (1, 12),  # 1 IL, 3-12 REINFORCE over its learning-rate grid
 }
@@ -123,6 +142,9 @@ def array_params(mode, array_num):
         k = (array_num - 1) % 5 + 1
         algorithm = "impression" if array_num <= 5 else "reinforce"
         return dict(n_latent=2**k, n_in=2 ** (k + 1), n_neurons=2**k, algorithm=algorithm)
+    if mode == "lr_optim":
+        algorithm = "impression" if array_num <= 20 else "reinforce"
+        return dict(algorithm=algorithm, eta=1e-2 / 10.0 ** (((array_num - 1) % 20 + 1) / 2))
     if mode == "switch_period":
         return dict(switch_period=1 + 3 * (array_num - 1))
     if mode == "Vocal_Digits":

@@ -24,15 +24,22 @@ from impression.errors import ConfigError, UserError  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
 
 
-def draw_figure1(params):
+def draw_figure1(params, module):
     from impression.figures import fig1
 
     return fig1.draw(params["data_dir"], params["figures_dir"], mode=params["mode"])
 
 
+def draw_figure3(params, module):
+    from impression.figures import fig3
+
+    return fig3.draw(params["data_dir"], params["figures_dir"], module.ARRAY_RANGE["switch_period"])
+
+
 # Mode name -> function that takes the resolved params and draws that mode's figure.
 FIGURES = {
     "standard": draw_figure1,
+    "switch_period": draw_figure3,
 }
 
 
@@ -46,7 +53,7 @@ def main(argv=None):
         params = resolve_params(mode, args.array_num, args.seed, split_overrides(rest), module)
         if mode not in FIGURES:
             raise ConfigError(f"no figure for mode {mode!r} yet; modes with a figure: {', '.join(FIGURES)}")
-        FIGURES[mode](params)
+        FIGURES[mode](params, module)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,9 +9,12 @@ or ``--mode``. Examples:
     python impression_learning.py                          # standard mode, array index 1
     python impression_learning.py --mode switch_period --array-num 4
     python impression_learning.py --seed 7 --n_train=200000 --eta=5e-4
+    python impression_learning.py --mode switch_period --array 1-11 --jobs 2   # a sweep
 
 In Spyder, edit ``mode`` in il_exp_params.py and Run this file. On a SLURM
-cluster the array index comes from SLURM_ARRAY_TASK_ID.
+cluster the array index comes from SLURM_ARRAY_TASK_ID (see
+slurm/il_array.sbatch). A sweep (--array) runs each index as its own
+process and skips indices whose result file exists, unless --overwrite.
 
 Writes one result file, ``data/<mode>_array<i>_seed<s>.npz`` (plain data,
 read with ``impression.storage.load_result``); il_plot_generator.py draws
@@ -28,6 +31,7 @@ from impression.config import build_parser, load_param_module, resolve_params, s
 from impression.errors import ConfigError, DivergenceError, UserError  # noqa: E402
 from impression.progress import configure_logging, log  # noqa: E402
 from impression.storage import result_path, save_result  # noqa: E402
+from impression.sweep import add_sweep_arguments, parse_array_spec, run_sweep  # noqa: E402
 
 
 def run_synthetic(params):
@@ -70,12 +74,18 @@ def run_and_save(params):
 
 def main(argv=None):
     configure_logging()
-    parser = build_parser("Run one impression-learning experiment and save its results under data/.")
+    parser = build_parser("Run one impression-learning experiment, or a sweep of array indices, under data/.")
+    add_sweep_arguments(parser)
     args, rest = parser.parse_known_args(argv)
     try:
         module = load_param_module()
         mode = args.mode or module.mode
         overrides = split_overrides(rest)
+        if args.array is not None:
+            if args.array_num is not None:
+                raise ConfigError("--array-num selects one run and --array a sweep; pass only one of them")
+            indices = parse_array_spec(args.array, mode, module)
+            return run_sweep(mode, indices, args.jobs, args.overwrite, rest, seed=args.seed, module=module)
         params = resolve_params(mode, args.array_num, args.seed, overrides, module)
         run_and_save(params)
     except UserError as error:

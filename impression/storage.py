@@ -80,6 +80,11 @@ def save_result(path, result):
     arrays[_STRUCTURE_MEMBER] = np.array(json.dumps(structure, allow_nan=True))
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file readable by its owner only; give it the
+        # permissions of a normally created file so colleagues can read it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(handle, "wb") as stream:
             # Uncompressed: float trajectories barely compress and zlib would
             # add seconds per file.

@@ -12,9 +12,9 @@ Command line (the same functions back ``impression_learning.py --array``):
     python -m impression.sweep run --mode switch_period --array 1-11 --jobs 2 --n_train=100000
     python -m impression.sweep result-exists --mode standard --array-num 3 --n_train=2000
 
-``result-exists`` exits 0 when the run's result file exists, 1 when it does
-not and 2 on invalid input; slurm/il_array.sbatch uses it to skip finished
-tasks of a requeued or resubmitted array.
+``result-exists`` prints the run's result file path. It exits 0 when that
+file exists, 1 when it does not and 2 on invalid input. slurm/il_array.sbatch
+calls it to skip the finished tasks of a requeued or resubmitted array.
 """
 
 import argparse
@@ -235,17 +235,22 @@ def run_sweep(mode, indices, jobs, overwrite, passthrough_args, seed=None, entry
     started_at = time.monotonic()
 
     with _StopSignals() as stop:
-        while (state.pending or state.running) and stop.signum is None:
-            while state.pending and len(state.running) < jobs and stop.signum is None:
-                _start_task(state.pending.pop(0), mode, passthrough_args, seed, entry_point, environment, state)
-            _collect_finished(state, total, started_at)
-            if state.running:
-                time.sleep(POLL_INTERVAL_S)
+        try:
+            while (state.pending or state.running) and stop.signum is None:
+                while state.pending and len(state.running) < jobs and stop.signum is None:
+                    _start_task(state.pending.pop(0), mode, passthrough_args, seed, entry_point, environment, state)
+                _collect_finished(state, total, started_at)
+                if state.running:
+                    time.sleep(POLL_INTERVAL_S)
+        except BaseException:
+            # The tasks run in their own sessions, so nothing else stops them.
+            _terminate_running(state)
+            raise
         if stop.signum is not None:
             log.error(
                 "sweep %s: received %s; terminating %d running tasks",
                 mode,
-                signal.Signals(stop.signum).name,
+                _signal_name(stop.signum),
                 len(state.running),
             )
             _terminate_running(state)
@@ -257,21 +262,27 @@ def run_sweep(mode, indices, jobs, overwrite, passthrough_args, seed=None, entry
 
 
 def _start_task(task, mode, passthrough_args, seed, entry_point, environment, state):
-    task.log_file.parent.mkdir(parents=True, exist_ok=True)
     command = task_command(mode, task.array_num, passthrough_args, seed, entry_point)
-    with open(task.log_file, "wb") as log_stream:
-        log_stream.write(f"$ {' '.join(command)}\n".encode())
-        log_stream.flush()
-        # A new session keeps a terminal's Ctrl-C away from the tasks, so the
-        # sweep alone decides how they stop.
-        task.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_stream,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            start_new_session=True,
-        )
+    try:
+        task.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(task.log_file, "wb") as log_stream:
+            log_stream.write(f"$ {' '.join(command)}\n".encode())
+            log_stream.flush()
+            # A new session keeps a terminal's Ctrl-C away from the tasks, so
+            # the sweep alone decides how they stop.
+            task.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_stream,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                start_new_session=True,
+            )
+    except OSError as error:
+        task.failure = f"failed to start: {error}"
+        state.failed.append(task)
+        log.error("array %d %s", task.array_num, task.failure)
+        return
     task.started_at = time.monotonic()
     state.running.append(task)
 
@@ -284,7 +295,9 @@ def _collect_finished(state, total, sweep_started_at):
         state.running.remove(task)
         task.returncode = returncode
         task.elapsed_s = time.monotonic() - task.started_at
-        if returncode != 0:
+        if returncode < 0:
+            task.failure = f"killed by {_signal_name(-returncode)}"
+        elif returncode != 0:
             task.failure = f"exit status {returncode}"
         elif not task.result_file.is_file():
             task.failure = f"exit status 0 but no result file {task.result_file}"
@@ -294,6 +307,13 @@ def _collect_finished(state, total, sweep_started_at):
         else:
             state.done.append(task)
         _log_progress(state, total, sweep_started_at, task)
+
+
+def _signal_name(signum):
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _log_progress(state, total, sweep_started_at, task):
@@ -416,6 +436,13 @@ class _StopSignals:
 # ---------------------------------------------------------------------------
 
 
+def available_cpus():
+    """Return the number of CPUs this process may run on (its affinity mask, else all CPUs)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def add_sweep_arguments(parser):
     """Add --array, --jobs and --overwrite to an argparse parser."""
     parser.add_argument(
@@ -427,8 +454,8 @@ def add_sweep_arguments(parser):
     parser.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
-        help="maximum number of sweep tasks running at once; default: the number of CPUs (%(default)s)",
+        default=available_cpus(),
+        help="maximum number of sweep tasks running at once; default: the CPUs this process may use (%(default)s)",
     )
     parser.add_argument(
         "--overwrite",

@@ -42,6 +42,29 @@ def load_results(data_dir, mode, tag="", required=True):
     return results
 
 
+def load_sweep(data_dir, mode, array_range, tag=""):
+    """Load the results of a sweep over array indices; log which indices are missing.
+
+    Returns {array_num: result} with the lowest seed of each index present.
+    Raises UserError when none is present.
+    """
+    found = find_results(data_dir, mode, tag)
+    if not found:
+        raise UserError(
+            f"no result files of mode {mode!r} in {data_dir}; run the sweep first, e.g. "
+            f"python impression_learning.py --mode {mode} --array {array_range[0]}-{array_range[1]}"
+        )
+    by_index = {}
+    for array_num, seed in sorted(found):
+        if array_num not in by_index:
+            by_index[array_num] = load_result(found[(array_num, seed)])
+            log.info("read %s", found[(array_num, seed)])
+    missing = [i for i in range(array_range[0], array_range[1] + 1) if i not in by_index]
+    if missing:
+        log.warning("mode %s: array indices %s are missing from %s; drawing the others", mode, missing, data_dir)
+    return by_index
+
+
 def mean_sem(curves):
     """Return the mean and the standard error of the mean over axis 0 (SEM 0 for one curve)."""
     curves = np.asarray(curves, dtype=float)
@@ -49,6 +72,15 @@ def mean_sem(curves):
     if curves.shape[0] < 2:
         return mean, np.zeros_like(mean)
     return mean, curves.std(axis=0, ddof=1) / np.sqrt(curves.shape[0])
+
+
+def set_loss_scale(axis, values):
+    """Use a log axis for losses, or symlog when some are zero or negative (possible for wake-only tests)."""
+    values = np.asarray(values, dtype=float)
+    if np.all(values[np.isfinite(values)] > 0):
+        axis.set_yscale("log")
+    else:
+        axis.set_yscale("symlog", linthresh=max(1.0, float(np.nanmin(np.abs(values[values != 0]))) if np.any(values != 0) else 1.0))
 
 
 def autocorrelation(signal, max_lag):

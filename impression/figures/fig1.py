@@ -12,7 +12,7 @@ with the lowest array index.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from impression.figures.common import autocorrelation, load_results, mean_sem, save_figure
+from impression.figures.common import autocorrelation, load_results, mean_sem, save_figure, set_loss_scale
 from impression.progress import log
 
 MAX_SCATTER_POINTS = 20_000  # points drawn in panel (c); more only slow the PDF down
@@ -25,7 +25,7 @@ def draw_loss_panel(axis, results):
     label = f"mean ± SEM, {len(results)} seeds" if len(results) > 1 else f"seed {results[0]['seed']}"
     axis.plot(steps, mean, color="k", label=label)
     axis.fill_between(steps, mean - sem, mean + sem, color="k", alpha=0.25, linewidth=0)
-    axis.set_yscale("log")
+    set_loss_scale(axis, mean)
     axis.set_xlabel("training step")
     axis.set_ylabel("test loss")
     axis.set_title("a  loss through training", loc="left")
