@@ -54,14 +54,19 @@ def make_network(params, rng):
 def spawn_seeds(seed):
     """Return {stream name: SeedSequence} of the run's independent random streams."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return dict(zip(STREAMS, children))
+    return dict(zip(STREAMS, children, strict=True))
 
 
 def package_versions():
     import numba
     import scipy
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+    }
 
 
 def snapshot_steps(total_steps, n_snapshots):
@@ -110,7 +115,7 @@ def train(network, mixing_matrix, params, seeds):
     return snapshots, (trace_steps, trace_loss), None
 
 
-def test_snapshots(snapshots, x_test, params, seeds):
+def evaluate_snapshots(snapshots, x_test, params, seeds):
     """Return the mean test loss of every snapshot, each run from rest with the same noise."""
     test_loss = np.empty(len(snapshots))
     bar = progress_bar(len(snapshots) * x_test.shape[0], "testing snapshots")
@@ -177,7 +182,7 @@ def simulate(params):
     snapshots, (trace_steps, trace_loss), divergence = train(network, mixing_matrix, params, seeds)
     train_seconds = time.perf_counter() - train_started
 
-    test_loss = test_snapshots(snapshots, x_test, params, seeds)
+    test_loss = evaluate_snapshots(snapshots, x_test, params, seeds)
     steps = snapshot_steps(params["n_train"] * params["epoch_num"], params["n_snapshots"])
     result = {
         "status": "complete" if divergence is None else "diverged",

@@ -112,7 +112,7 @@ def test_dynamics_update_pattern_over_a_run():
     params = dict(SIGMAS, eta=1e-6, switch_period=2)
     noise = np.random.default_rng(5)
     changed_D, changed_W_in = [], []
-    for t in range(12):
+    for _ in range(12):
         before = network.weights()
         network.run(rng.normal(0, 0.5, (1, 6)), params, noise, learn=True, switching=True)
         changed_D.append(bool(np.any(network.d != before["D"])))
@@ -180,7 +180,9 @@ def test_compiled_loop_matches_plain_step(draw_all_noise):
     network = random_network(rng, n_in, n)
     network.reset_state()
     params = dict(SIGMAS, eta=5e-3, switch_period=2)
-    state = (network.W_in.copy(), network.W_out.copy(), network.d.copy(), network.r_previous.copy(), network.phase.copy())
+    state = (
+        network.W_in.copy(), network.W_out.copy(), network.d.copy(), network.r_previous.copy(), network.phase.copy()
+    )
 
     losses, _, bad = network.run(
         x, params, np.random.default_rng(7), learn=True, switching=True, draw_all_noise=draw_all_noise

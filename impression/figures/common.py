@@ -77,10 +77,12 @@ def mean_sem(curves):
 def set_loss_scale(axis, values):
     """Use a log axis for losses, or symlog when some are zero or negative (possible for wake-only tests)."""
     values = np.asarray(values, dtype=float)
-    if np.all(values[np.isfinite(values)] > 0):
+    finite = values[np.isfinite(values)]
+    if np.all(finite > 0):
         axis.set_yscale("log")
-    else:
-        axis.set_yscale("symlog", linthresh=max(1.0, float(np.nanmin(np.abs(values[values != 0]))) if np.any(values != 0) else 1.0))
+        return
+    nonzero = np.abs(finite[finite != 0])
+    axis.set_yscale("symlog", linthresh=max(1.0, float(nonzero.min())) if nonzero.size else 1.0)
 
 
 def autocorrelation(signal, max_lag):

@@ -43,7 +43,7 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
         [trajectory_correlation(results[i]["wake_sequence"]["r"], results[i]["wake_sleep_sequence"]["r"])
          for i in sorted(results)]
     )
-    for period, correlation in zip(periods, correlations):
+    for period, correlation in zip(periods, correlations, strict=True):
         log.info("switch period %d (phase duration %d): wake/alternating correlation %.4f",
                  period, period + 1, correlation)
     shortest, longest = results[min(results)], results[max(results)]
@@ -68,4 +68,4 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
     axes[1, 1].set_title("d  inference during alternation", loc="left")
     paths = save_figure(figure, figures_dir, "figure3")
     plt.close(figure)
-    return paths, dict(zip(periods.tolist(), correlations.tolist()))
+    return paths, dict(zip(periods.tolist(), correlations.tolist(), strict=True))
