@@ -115,7 +115,7 @@ def train(network, mixing_matrix, params, seeds):
     return snapshots, (trace_steps, trace_loss), None
 
 
-def evaluate_snapshots(snapshots, x_test, params, seeds):
+def test_snapshots(snapshots, x_test, params, seeds):
     """Return the mean test loss of every snapshot, each run from rest with the same noise."""
     test_loss = np.empty(len(snapshots))
     bar = progress_bar(len(snapshots) * x_test.shape[0], "testing snapshots")
@@ -182,7 +182,7 @@ def simulate(params):
     snapshots, (trace_steps, trace_loss), divergence = train(network, mixing_matrix, params, seeds)
     train_seconds = time.perf_counter() - train_started
 
-    test_loss = evaluate_snapshots(snapshots, x_test, params, seeds)
+    test_loss = test_snapshots(snapshots, x_test, params, seeds)
     steps = snapshot_steps(params["n_train"] * params["epoch_num"], params["n_snapshots"])
     result = {
         "status": "complete" if divergence is None else "diverged",
