@@ -80,23 +80,24 @@ def check_params(params):
     """Raise ConfigError naming the first parameter whose value cannot run."""
     for key in ("n_in", "n_latent", "n_neurons", "n_train", "n_test"):
         if params[key] < 1:
-            raise ConfigError(f"--{key}={params[key]}: expected a positive integer")
+            raise ConfigError(f"--{key}={params[key]}: invalid value, expected a positive integer")
     if not 2 <= params["n_snapshots"] <= params["n_train"] + 1:
         raise ConfigError(
-            f"--n_snapshots={params['n_snapshots']}: expected 2 to n_train + 1 = {params['n_train'] + 1} "
+            f"--n_snapshots={params['n_snapshots']}: invalid value, "
+            f"expected 2 to n_train + 1 = {params['n_train'] + 1} "
             "(the first test is before learning, the last after the last step)"
         )
     for key in ("dt", "sigma_in", "sigma_obs", "sigma_rec", "sigma_gen"):
         if not (math.isfinite(params[key]) and params[key] > 0):
-            raise ConfigError(f"--{key}={params[key]}: expected a positive number")
+            raise ConfigError(f"--{key}={params[key]}: invalid value, expected a positive number")
     for key in ("lr", "lr_D", "D_init"):
         if not math.isfinite(params[key]):
-            raise ConfigError(f"--{key}={params[key]}: expected a finite number")
+            raise ConfigError(f"--{key}={params[key]}: invalid value, expected a finite number")
     for key in ("lr", "lr_D"):
         if params[key] < 0:
-            raise ConfigError(f"--{key}={params[key]}: expected a learning rate >= 0")
+            raise ConfigError(f"--{key}={params[key]}: invalid value, expected a learning rate >= 0")
     if params["seed"] < 0:
-        raise ConfigError(f"--seed {params['seed']}: expected an integer >= 0")
+        raise ConfigError(f"--seed {params['seed']}: invalid value, expected an integer >= 0")
 
 
 def snapshot_steps(n_train, n_snapshots):
@@ -121,9 +122,7 @@ def initial_weights(n_in, n_neurons, D_init, rng):
 
 def weight_tensors(weights):
     """Return (W_in, W_out, d) as float64 leaf tensors that require gradients (copies)."""
-    return tuple(
-        torch.tensor(weights[name], dtype=DTYPE, requires_grad=True) for name in ("W_in", "W_out", "D")
-    )
+    return tuple(torch.tensor(weights[name], dtype=DTYPE, requires_grad=True) for name in ("W_in", "W_out", "D"))
 
 
 def wake_energy(W_in, W_out, d, s, latent_noise, r_previous, sigma_obs, sigma_gen):
@@ -135,8 +134,9 @@ def wake_energy(W_in, W_out, d, s, latent_noise, r_previous, sigma_obs, sigma_ge
     """
     r = torch.tanh(torch.mv(W_in, s)) + latent_noise
 
-    # Linear generative prediction, the same model as the IL network; the
-    # authors' backprop control applied tanh to W_out r here.
+    # Linear generative prediction, the same model as the IL network. The
+    # authors' il_backprop.py (github.com/colinbredenberg/Impression-Learning-Camera-Ready)
+    # applies tanh to W_out r here.
     prediction = torch.mv(W_out, r)
 
     observation_error = s - prediction
@@ -150,9 +150,9 @@ def recognition_terms(x, s, latent_noise, sigma_in, sigma_rec):
 
     r - tanh(W_in s) is latent_noise exactly, so these terms depend on the
     noise only and have zero gradient with respect to every weight. They are
-    therefore computed outside autograd. The stimulus term is divided by sigma_in, the
-    stimulus-layer noise s.d.; the authors' code divided it by the latent
-    sigma instead.
+    therefore computed outside autograd. The stimulus term is divided by
+    sigma_in, the stimulus-layer noise s.d., where the authors' il_backprop.py
+    divides it by the latent-layer sigma_rec.
     """
     stimulus = torch.linalg.vecdot(s - x, s - x) / sigma_in**2
     latent = torch.linalg.vecdot(latent_noise, latent_noise) / sigma_rec**2
@@ -223,7 +223,8 @@ class TrainingRecord:
 
 
 def copy_weights(W_in, W_out, d):
-    return {"W_in": W_in.detach().numpy().copy(), "W_out": W_out.detach().numpy().copy(), "D": d.detach().numpy().copy()}
+    """Return the weights as numpy copies, the diagonal d under the key "D"."""
+    return {name: tensor.detach().numpy().copy() for name, tensor in (("W_in", W_in), ("W_out", W_out), ("D", d))}
 
 
 def train_chunk(parameters, chunk, r_previous, params, losses):
@@ -235,7 +236,7 @@ def train_chunk(parameters, chunk, r_previous, params, losses):
     sigma_obs, sigma_gen = params["sigma_obs"], params["sigma_gen"]
     lr, lr_D = params["lr"], params["lr_D"]
 
-    for i, (s, latent_noise) in enumerate(zip(chunk.s.unbind(0), chunk.latent_noise.unbind(0))):
+    for i, (s, latent_noise) in enumerate(zip(chunk.s.unbind(0), chunk.latent_noise.unbind(0), strict=True)):
         # forward: latent sample and wake loss
         energy, r = wake_energy(W_in, W_out, d, s, latent_noise, r_previous, sigma_obs, sigma_gen)
         loss = energy.item() - chunk.recognition[i]
@@ -390,8 +391,15 @@ def simulate(params, progress=True):
 
     log.info(
         "mode %s, array %d, seed %d: backprop, %d steps (%d inputs, %d latents, %d neurons, lr %g, lr_D %g)",
-        params["mode"], params["array_num"], params["seed"], params["n_train"],
-        params["n_in"], params["n_latent"], params["n_neurons"], params["lr"], params["lr_D"],
+        params["mode"],
+        params["array_num"],
+        params["seed"],
+        params["n_train"],
+        params["n_in"],
+        params["n_latent"],
+        params["n_neurons"],
+        params["lr"],
+        params["lr_D"],
     )
     # One thread: at these sizes every operation is far too small to gain
     # from intra-op parallelism, and extra threads only add overhead.

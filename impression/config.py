@@ -77,7 +77,7 @@ def split_overrides(tokens):
         if not token.startswith("--") or "=" not in token:
             raise ConfigError(
                 f"unrecognised argument {token!r}; parameters are set as --key=value, "
-                "for example --eta=1e-3"
+                "for example --n_train=100000"
             )
         key, text = token[2:].split("=", 1)
         overrides[key.replace("-", "_")] = text
@@ -94,7 +94,7 @@ def resolve_params(mode, array_num=None, seed=None, overrides=None, module=None)
     if mode not in module.PARAMS:
         raise ConfigError(
             f"unknown mode {mode!r}; expected one of {', '.join(module.PARAMS)} "
-            "(set mode in il_exp_params.py or pass --mode NAME)"
+            f"(set mode in {module.__name__}.py or pass --mode NAME)"
         )
     array_num = array_num_from_environment(array_num)
     low, high = module.ARRAY_RANGE[mode]
@@ -135,13 +135,13 @@ def absolute_path(path):
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def build_parser(description):
+def build_parser(description, param_file="il_exp_params.py"):
     """Return the argument parser shared by the entry points; --key=value tokens are left over."""
     parser = argparse.ArgumentParser(
         description=description,
-        epilog="Any parameter of il_exp_params.py can be set as --key=value, for example --eta=1e-3.",
+        epilog=f"Any parameter of {param_file} can be set as --key=value, for example --n_train=100000.",
     )
-    parser.add_argument("--mode", help="experiment to run; default: mode in il_exp_params.py")
+    parser.add_argument("--mode", help=f"experiment to run; default: mode in {param_file}")
     parser.add_argument("--seed", type=int, help="random seed; default: the array index")
     parser.add_argument(
         "--array-num",

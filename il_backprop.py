@@ -1,0 +1,54 @@
+"""Run the backpropagation control of the impression-learning experiments and save its results.
+
+Bredenberg, Lyo, Simoncelli & Savin, "Impression learning: Online
+representation learning with synaptic plasticity", NeurIPS 2021.
+
+This is the backprop curve of Figure 2d (asymptotic wake test loss against
+dimension): the impression-learning network, with its linear generative
+prediction, trained online by SGD on the wake loss with PyTorch autograd.
+The array index k = 1..5 sets n_latent = 2^k, n_in = 2^(k+1) and
+n_neurons = 2^k. Parameters are in il_exp_params_bp.py. Examples:
+
+    python il_backprop.py --array-num 3
+    python il_backprop.py --array-num 1 --n_train=20000 --lr=1e-5
+
+In Spyder, edit il_exp_params_bp.py and Run this file (array index 1, or
+SLURM_ARRAY_TASK_ID when set). On a SLURM cluster the array index comes
+from SLURM_ARRAY_TASK_ID.
+
+Writes one result file, ``data/<mode>_bp_array<i>_seed<s>.npz``, for
+example ``data/dimensionality_bp_array3_seed3.npz`` (plain data, read with
+``impression.storage.load_result``). A run whose loss or weights become
+non-finite saves what it computed, with status 'diverged', and exits 2.
+"""
+
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from impression.config import build_parser, split_overrides  # noqa: E402
+from impression.errors import UserError  # noqa: E402
+from impression.progress import configure_logging  # noqa: E402
+
+
+def main(argv=None):
+    configure_logging()
+    parser = build_parser("Run the backprop control and save its result under data/.", "il_exp_params_bp.py")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        # imported here so that --help returns without importing torch
+        from impression.backprop import resolve_backprop_params, run_and_save
+
+        overrides = split_overrides(rest)
+        params = resolve_backprop_params(args.mode, args.array_num, args.seed, overrides)
+        run_and_save(params)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
