@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import run_script
+
 from impression.storage import load_result
 
 TINY = ("--n_train=4000", "--n_test=1000")
@@ -46,7 +46,7 @@ def test_array_index_from_slurm_environment(tmp_path):
         env={"SLURM_ARRAY_TASK_ID": "3"},
     )
     assert completed.returncode == 0, completed.stderr
-    result = load_result(tmp_path / "switch_period_array3_seed3.npz")
+    result = load_result(tmp_path / "switch_period_array3_seed1.npz")
     assert result["params"]["switch_period"] == 7
     assert result["params"]["test_switching"] is False
 
