@@ -36,10 +36,17 @@ def draw_figure3(params, module):
     return fig3.draw(params["data_dir"], params["figures_dir"], module.ARRAY_RANGE["switch_period"])
 
 
+def draw_figure4(params, module):
+    from impression.figures import fig4
+
+    return fig4.draw(params["data_dir"], params["figures_dir"])
+
+
 # Mode name -> function that takes the resolved params and draws that mode's figure.
 FIGURES = {
     "standard": draw_figure1,
     "switch_period": draw_figure3,
+    "Vocal_Digits": draw_figure4,
 }
 
 

@@ -30,7 +30,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
 from impression.config import build_parser, load_param_module, resolve_params, split_overrides  # noqa: E402
 from impression.errors import ConfigError, DivergenceError, UserError  # noqa: E402
 from impression.progress import configure_logging, log  # noqa: E402
-from impression.storage import result_path, save_result  # noqa: E402
+from impression.storage import run_result_path, save_result  # noqa: E402
 from impression.sweep import add_sweep_arguments, parse_array_spec, run_sweep  # noqa: E402
 
 
@@ -45,11 +45,18 @@ def run_synthetic(params):
     return simulate(params)
 
 
+def run_vocal_digits(params):
+    from impression.vocal_digits import run_vocal_digits as run
+
+    return run(params)
+
+
 # Mode name -> function that takes the resolved params and returns the result dict.
 RUNNERS = {
     "standard": run_synthetic,
     "switch_period": run_synthetic,
     "dimensionality": run_synthetic,
+    "Vocal_Digits": run_vocal_digits,
 }
 
 
@@ -61,7 +68,7 @@ def run_and_save(params):
             f"mode {params['mode']!r} is not implemented yet; implemented modes: {', '.join(RUNNERS)}"
         )
     result = runner(params)
-    path = save_result(result_path(params["data_dir"], params["mode"], params["array_num"], params["seed"]), result)
+    path = save_result(run_result_path(params), result)
     log.info("saved %s (%.1f s)", path, result["timing"]["wall_seconds"])
     if result["status"] == "diverged":
         raise DivergenceError(

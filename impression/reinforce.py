@@ -18,8 +18,8 @@ against recognition activities, sleep: the reverse). In wake u_rec is
 sigma_rec^2 times the score of the recognition density, so the mean of
 -L_t u_rec is -sigma_rec^2 times the gradient of the mean loss: the rule
 descends the loss. Traces start at 0 and are reset with the activities,
-because the loss after a reset does not depend on earlier noise; the
-baseline starts at 0 when the network is made and runs on.
+because the loss after a reset does not depend on earlier noise. The
+baseline starts at 0 when the network is made and is never reset.
 
 reinforce_variant = 'original' reproduces the rule of the authors' code
 (github.com/colinbredenberg/Impression-Learning-Camera-Ready); each of its
@@ -28,8 +28,9 @@ four differences is one field of ``ReinforceVariant``.
 The kernel draws the noise like ``impression.kernels``: four vectors per
 step in the order stimulus recognition, latent recognition, latent
 generative, stimulus generative, from the numpy Generator passed in. A
-REINFORCE network and an impression-learning network with the same
-weights and noise seed therefore have the same activities and losses.
+REINFORCE network and an impression-learning network run with
+draw_all_noise=True, with the same weights and noise seed, therefore have
+the same activities and losses.
 """
 
 from dataclasses import dataclass

@@ -4,8 +4,8 @@ The run trains the 4-input, 2-latent network with impression learning
 (``impression.simulation.simulate``: 20 snapshots, their tests, the
 generative run and the test sequences). Then, for every snapshot, it draws
 a fresh data sequence of snr_steps steps and runs the frozen network over
-it epoch_num_snr times, each repetition from rest (activities, phase and
-traces reset; phase switching on). On every step it computes, without
+it epoch_num_snr times with phase switching on. Each repetition starts from
+rest, with activities, phase and traces reset. On every step it computes, without
 applying them, the latent layer's W_in update of impression learning and
 of REINFORCE (trace decay gamma_snr) and accumulates the mean and variance
 of each entry over all repetitions and steps. Outputs per snapshot and
@@ -52,7 +52,7 @@ NOISE_SPAWN_KEY = 1_000_002
 ####################################################################
 @numba.njit(cache=True, fastmath=FASTMATH)
 def welford_update(mean, m2, index, value, inv_count):
-    """Add value as the count-th sample of entry index; inv_count is 1 / count."""
+    """Add value as the count-th sample of entry index (Welford's update), given inv_count = 1 / count."""
     deviation = value - mean[index]
     mean[index] += deviation * inv_count
     m2[index] += deviation * (value - mean[index])
@@ -60,7 +60,7 @@ def welford_update(mean, m2, index, value, inv_count):
 
 @numba.njit(cache=True, fastmath=FASTMATH)
 def accumulate_moments(samples, mean, m2):
-    """Accumulate the rows of samples (T, m) into mean and m2 (m,), starting from zero; return T."""
+    """Accumulate the rows of samples (T, m) into mean and m2 (m,) from zero, and return T."""
     mean[:] = 0.0
     m2[:] = 0.0
     for t in range(samples.shape[0]):
@@ -94,7 +94,7 @@ def accumulate_update_moments(
     reinforce_mean,  # (n, n_in) outputs: the same for REINFORCE
     reinforce_m2,
 ):
-    """Accumulate the moments of both rules' W_in updates over every step; return the count."""
+    """Accumulate the moments of both rules' W_in updates over every step, and return the step count."""
     n, n_in = W_in.shape
     r_previous = np.zeros(n)
     phase = np.zeros(3, dtype=np.int64)
@@ -188,7 +188,7 @@ def update_statistics(mean, m2, count):
 
 
 def cosine_similarity(a, b):
-    """Return the cosine of the angle between a and b (flattened); NaN if either is zero."""
+    """Return the cosine of the angle between a and b (flattened), or NaN if either is zero."""
     a, b = np.ravel(a), np.ravel(b)
     norm = np.linalg.norm(a) * np.linalg.norm(b)
     return float(a @ b / norm) if norm > 0 else float("nan")
@@ -206,7 +206,7 @@ def snapshot_seeds(seed, n_snapshots):
 
 
 def analyse_snapshots(snapshot_weights, mixing_matrix, params):
-    """Compare the two rules on every snapshot, in parallel; return the stacked SNR outputs."""
+    """Compare the two rules on every snapshot in parallel threads, and return the stacked SNR outputs."""
     n_snapshots = snapshot_weights["W_in"].shape[0]
     seeds = snapshot_seeds(params["seed"], n_snapshots)
     sequences = [
@@ -246,7 +246,7 @@ def stack_comparisons(comparisons, sequences, params):
 
 
 def run_snr(params):
-    """Run the SNR mode for params; return the result dict of simulate with an 'snr' entry."""
+    """Run the SNR mode for params, and return the result dict of simulate with an 'snr' entry added."""
     result = simulate(params)
     if result["status"] != "complete":
         log.warning("SNR analysis skipped: training %s", result["status"])

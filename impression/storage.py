@@ -136,3 +136,14 @@ def result_path(data_dir, mode, array_num, seed, tag=""):
     """
     prefix = f"{mode}_{tag}" if tag else mode
     return Path(data_dir) / f"{prefix}_array{array_num}_seed{seed}.npz"
+
+
+def run_result_path(params):
+    """Return the result file path of the run that params describe.
+
+    REINFORCE runs with the authors' rule get the tag 'original', so that
+    they sit beside the corrected rule's runs of the same array index.
+    """
+    original = params.get("algorithm") == "reinforce" and params.get("reinforce_variant") == "original"
+    tag = "original" if original else ""
+    return result_path(params["data_dir"], params["mode"], params["array_num"], params["seed"], tag)

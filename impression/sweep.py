@@ -38,7 +38,7 @@ from impression.config import (
 )
 from impression.errors import ConfigError, UserError
 from impression.progress import configure_logging, log
-from impression.storage import result_path
+from impression.storage import run_result_path
 
 ENTRY_POINT = PROJECT_ROOT / "impression_learning.py"
 
@@ -127,7 +127,7 @@ def task_result_path(mode, array_num, seed=None, overrides=None, module=None):
     for ``resolve_params``; ConfigError reports invalid ones.
     """
     params = resolve_params(mode, array_num, seed, overrides, module)
-    return result_path(params["data_dir"], mode, params["array_num"], params["seed"])
+    return run_result_path(params)
 
 
 def result_exists(mode, array_num, seed=None, overrides=None, module=None):
@@ -195,7 +195,7 @@ def plan_tasks(mode, indices, overwrite, passthrough_args, seed=None, module=Non
     state = SweepState()
     for array_num in indices:
         params = resolve_params(mode, array_num, seed, overrides, module)
-        result_file = result_path(params["data_dir"], mode, array_num, params["seed"])
+        result_file = run_result_path(params)
         log_file = Path(params["data_dir"]) / "logs" / f"{result_file.stem}.log"
         task = Task(array_num, result_file, log_file)
         if result_file.is_file() and not overwrite:

@@ -13,10 +13,11 @@ with recognition noise sigma_rec_middle in the middle layer and sigma_rec at
 the top. The phase gate picks one stream for every layer at once, so in wake
 the activities are the recognition samples and in sleep the generative ones.
 
-The kernel runs a block of steps in place on the weights and the state,
-with one of two learning rules: impression learning (IL), where each stream
-learns to predict the activity the other stream set, and REINFORCE, which
-adds a loss-modulated eligibility trace to IL's updates. The noise comes
+The kernel runs a block of steps in place on the weights and the state.
+It applies one of two learning rules. In impression learning (IL) each
+stream learns to predict the activity that the other stream set. REINFORCE
+adds a loss-modulated eligibility trace to IL's updates, in the corrected
+or the authors' variant of impression.reinforce.VARIANTS. The noise comes
 from the numpy Generator passed in. Every step draws all six noise vectors,
 whatever the phase, in the order stimulus, middle and top recognition, then
 top, middle and stimulus generative (the order of the passes), so runs with
@@ -40,6 +41,7 @@ WEIGHT_NAMES = ("W_in1", "b", "W_in2", "W_out0", "W_out1", "b_gen", "D")
 # Learning rules of the kernel.
 RULE_IMPRESSION = 0
 RULE_REINFORCE = 1
+
 
 ####################################################################
 # compiled helpers
@@ -104,7 +106,7 @@ def _reinforce_matrix(W, trace, post, pre, to_trace, direct, decay, reward, eta)
 
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _reinforce_vector(w, trace, score, to_trace, direct, decay, reward, eta):
-    """The same as _reinforce_matrix for a vector parameter whose score is given entry by entry."""
+    """Update one vector parameter with REINFORCE as _reinforce_matrix does; score is the step's score."""
     for j in range(w.size):
         trace[j] = to_trace * score[j] + decay * trace[j]
         w[j] += eta * (direct * score[j] + reward * trace[j])
@@ -407,14 +409,14 @@ class TwoLayerNetwork:
         copied = TwoLayerNetwork.from_weights(self.weights())
         copied.r2_previous[:] = self.r2_previous
         copied.phase[:] = self.phase
-        for target, source in zip(copied.traces, self.traces):
+        for target, source in zip(copied.traces, self.traces, strict=True):
             target[...] = source
         copied.baseline[:] = self.baseline
         return copied
 
     def weights(self):
         """Return the weights as a dict of arrays (copies) keyed by WEIGHT_NAMES."""
-        return {name: array.copy() for name, array in zip(WEIGHT_NAMES, self.weight_arrays())}
+        return {name: array.copy() for name, array in zip(WEIGHT_NAMES, self.weight_arrays(), strict=True)}
 
     def weights_finite(self):
         return all(np.isfinite(array).all() for array in self.weight_arrays())

@@ -18,7 +18,7 @@ frames of the Free Spoken Digit Dataset:
 5. The final network on the test frames in wake only and with phase
    alternation, both with one noise seed.
 
-The result holds the normalisation constants, so figures can show dB.
+The result contains the normalisation constants, so figures can show dB.
 """
 
 import time

@@ -1,11 +1,13 @@
 """Figure 2: impression learning against REINFORCE (SNR, dimensionality and lr_optim modes).
 
-Panels: (a) test loss through training of the SNR-mode network, mean +- SEM
-over seeds; (b) cosine similarity between the mean IL and mean REINFORCE
-W_in updates across training; (c) norms of the two mean updates; (d) mean
-SNR of each rule (log axis); (e) asymptotic wake test loss against the
-latent dimension for IL, REINFORCE and the backprop control; (f) the
-lr_optim search: asymptotic wake test loss against the learning rate.
+Panels:
+(a) test loss through training of the SNR-mode network, mean +- SEM over seeds.
+(b) cosine similarity between the mean IL and mean REINFORCE W_in updates.
+(c) norms of the two mean updates (log axis).
+(d) mean SNR of each rule (log axis).
+(e) asymptotic wake test loss against the latent dimension for IL,
+    REINFORCE and the backprop control.
+(f) the lr_optim search: asymptotic wake test loss against the learning rate.
 
 Reads from data_dir the result files of impression_learning.py (modes SNR,
 dimensionality, lr_optim) and of il_backprop.py (dimensionality, tag 'bp').
@@ -47,10 +49,10 @@ def variant_tag(variant):
 
 
 def load_runs(data_dir, mode, arrays, tag="", status="complete"):
-    """Load the results of mode for the given array indices; return {array: [results]} and the failed ones.
+    """Load the results of mode for the given array indices, as ({array: [results]}, failed).
 
     Logs a warning naming every missing index. Results whose status is not
-    status go to the second dict, keyed the same way.
+    status go to failed, a dict keyed the same way.
     """
     found = find_results(data_dir, mode, tag)
     completed, failed = {}, {}
@@ -208,7 +210,7 @@ def draw_learning_rate_panel(axis, completed_by_rule, failed_by_rule):
 # Figure
 ####################################################################
 def draw(data_dir, figures_dir, variant="corrected"):
-    """Draw Figure 2 for one REINFORCE variant from the results in data_dir; return the file paths."""
+    """Draw Figure 2 for one REINFORCE variant from the results in data_dir, and return the file paths."""
     tag = variant_tag(variant)
     snr_completed, _ = load_runs(data_dir, "SNR", range(1, 21), tag)
     snr_results = [result for results in snr_completed.values() for result in results]

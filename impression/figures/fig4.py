@@ -3,8 +3,8 @@
 Reads the Vocal_Digits result files in data_dir (written by
 impression_learning.py --mode Vocal_Digits): array 1 is impression learning
 (IL), arrays 3-12 are REINFORCE over the learning rates 1e-3 * 10^-(i - 3),
-in the corrected or the authors' variant (told apart by the stored
-parameters, whatever the file names). Writes figures_dir/fig4.png and .pdf.
+in the corrected or the authors' variant (distinguished by the stored
+parameters, not by the file names). Writes figures_dir/figure4.png and .pdf.
 
 Panels: (a) test loss through training, IL against REINFORCE: the authors'
 rule at array 10 (eta 1e-10, the run they plotted) and the corrected rule at
@@ -65,7 +65,10 @@ def load_vocal_digits_results(data_dir):
 
 
 def best_run(results):
-    """Return the complete run with the lowest final test loss, or None when none completed."""
+    """Return the complete run with the lowest final test loss, or None when none completed.
+
+    NOTE: when no learning rate lowers the loss, this picks the run whose network changed least.
+    """
     complete = [result for result in results if result["status"] == "complete"]
     if not complete:
         return None
@@ -100,9 +103,10 @@ def draw_loss(ax, groups):
     corrected = best_run(groups["corrected"])
     if corrected is not None:
         n_grid = len(groups["corrected"])
+        n_diverged = sum(result["status"] == "diverged" for result in groups["corrected"])
         ax.plot(epochs_of(corrected), corrected["test_loss"], color="tab:orange",
                 label=f"REINFORCE, corrected, η = {corrected['params']['eta']:.0e}\n"
-                f"(lowest final loss of {n_grid} learning rates)")  # fmt: skip
+                f"(lowest final loss of {n_grid} learning rates, {n_diverged} diverged)")  # fmt: skip
     else:
         log.warning("no complete result of the corrected REINFORCE rule; panel (a) omits it")
 
@@ -184,7 +188,9 @@ def draw(data_dir, figures_dir):
     groups = load_vocal_digits_results(data_dir)
     il = next((result for result in groups["impression"] if result["status"] == "complete"), None)
     if il is None:
-        raise UserError(f"every impression-learning result of mode {MODE!r} in {data_dir} diverged; rerun with a lower --eta")
+        raise UserError(
+            f"every impression-learning result of mode {MODE!r} in {data_dir} diverged; rerun with a lower --eta"
+        )
     sample_rate = il["dataset"]["sample_rate"]
     frequencies = librosa.mel_frequencies(n_mels=il["dataset"]["n_mels"], fmax=sample_rate / 2)
 
@@ -206,7 +212,9 @@ def draw(data_dir, figures_dir):
     )  # fmt: skip
     figure.colorbar(image, ax=[ax_test, ax_reconstruction], label="dB", shrink=0.8)
 
-    correlation_image = draw_correlations(figure.add_subplot(grid[1, 0]), figure.add_subplot(grid[1, 1]), il["correlation"])
+    correlation_image = draw_correlations(
+        figure.add_subplot(grid[1, 0]), figure.add_subplot(grid[1, 1]), il["correlation"]
+    )
     figure.colorbar(correlation_image, ax=figure.axes[-2:], label="correlation", shrink=0.8)
 
     ax_generated = figure.add_subplot(grid[1, 2])
@@ -215,17 +223,6 @@ def draw(data_dir, figures_dir):
 
     draw_autocorrelation(figure.add_subplot(grid[1, 3]), il)
     figure.suptitle(f"Figure 4: two-layer network on FSDD mel spectrograms (seed {il['seed']})")
-    paths = save_figure(figure, figures_dir, "fig4")
+    paths = save_figure(figure, figures_dir, "figure4")
     plt.close(figure)
     return paths
-
-
-def main():
-    """Draw Figure 4 from data/ into figures/ of the project folder (for running this file from an IDE)."""
-    from impression import PROJECT_ROOT
-
-    draw(PROJECT_ROOT / "data", PROJECT_ROOT / "figures")
-
-
-if __name__ == "__main__":
-    main()
