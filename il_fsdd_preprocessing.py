@@ -1,0 +1,147 @@
+"""Turn the Free Spoken Digit Dataset into the mel-spectrogram dataset of Figure 4.
+
+Bredenberg, Lyo, Simoncelli & Savin, "Impression learning: Online representation
+learning with synaptic plasticity", NeurIPS 2021. Figure 4 trains a two-layer network
+on spoken digits (mode 'Vocal_Digits' of il_exp_params.py), and this script makes its
+input.
+
+Reads: every .wav file of an FSDD recordings folder, for example from
+    git clone https://github.com/Jakobovski/free-spoken-digit-dataset
+which puts the 3,000 recordings in free-spoken-digit-dataset/recordings.
+
+Writes: one dataset file (default data/fsdd_spectrograms.npz in the project folder),
+written atomically with impression.storage, so a failed run never replaces a good file.
+It contains the training set (takes 5-49) and the test set (takes 0-4). Each set is
+one shuffled sequence of 128-band mel spectrogram frames in dB, with the digit,
+speaker, take and file of every frame, and the set's min and std, which normalise the
+network's input. impression.fsdd.load_dataset reads it.
+
+Run:
+    python il_fsdd_preprocessing.py free-spoken-digit-dataset/recordings
+    python il_fsdd_preprocessing.py RECORDINGS --output data/fsdd_spectrograms.npz --seed 0
+Without arguments (for example with an IDE's Run command), the recordings folder is
+the first of DEFAULT_RECORDINGS_FOLDERS that exists. Invalid files stop the run before
+anything is written, with one line per problem, unless --skip-bad is given. The exit
+status is 2 for invalid input.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from impression import PROJECT_ROOT
+from impression.errors import UserError
+from impression.fsdd import build_dataset, default_jobs
+from impression.storage import save_result
+
+DEFAULT_OUTPUT = PROJECT_ROOT / "data" / "fsdd_spectrograms.npz"
+# Tried in order when no folder is given: a clone of FSDD next to the project folder, then
+# a shared copy next to it.
+DEFAULT_RECORDINGS_FOLDERS = (
+    PROJECT_ROOT.parent / "free-spoken-digit-dataset" / "recordings",
+    PROJECT_ROOT.parent / "shared" / "fsdd" / "recordings",
+)
+DEFAULT_SEED = 0
+
+logger = logging.getLogger("il_fsdd_preprocessing")
+
+
+def parse_arguments(argv):
+    """Return the command-line options of argv (None: sys.argv[1:])."""
+    parser = argparse.ArgumentParser(
+        description="Compute the mel spectrograms of the Free Spoken Digit Dataset for Figure 4.",
+    )
+    parser.add_argument(
+        "recordings",
+        nargs="?",
+        type=Path,
+        help="FSDD recordings folder of {digit}_{speaker}_{take}.wav files; default: the first "
+        f"that exists of {', '.join(str(folder) for folder in DEFAULT_RECORDINGS_FOLDERS)}",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"dataset file to write; default: {DEFAULT_OUTPUT}",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed of the shuffled order of the recordings, stored in the dataset; "
+        f"default: {DEFAULT_SEED}",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="number of decoding processes; default: the number of CPUs available (%(default)s)",
+    )
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip invalid recordings and list them in the log and the dataset "
+        "instead of stopping",
+    )
+    return parser.parse_args(argv)
+
+
+def resolve_recordings_folder(folder):
+    """Return folder, or the first default folder that exists; raise UserError if none does."""
+    if folder is not None:
+        return folder
+    for candidate in DEFAULT_RECORDINGS_FOLDERS:
+        if candidate.is_dir():
+            return candidate
+    raise UserError(
+        "no recordings folder given, and none of the default folders exists: "
+        f"{', '.join(str(candidate) for candidate in DEFAULT_RECORDINGS_FOLDERS)}; get FSDD with "
+        "'git clone https://github.com/Jakobovski/free-spoken-digit-dataset' and pass its "
+        "recordings folder"
+    )
+
+
+def check_output_path(output):
+    """Raise UserError if output cannot be a dataset file, before any work is done."""
+    if output.is_dir():
+        raise UserError(
+            f"--output {output} is a folder; expected a file path, "
+            f"for example {output / 'fsdd_spectrograms.npz'}"
+        )
+
+
+def run(args):
+    """Build the dataset that args describe and save it; raise UserError for invalid input."""
+    folder = resolve_recordings_folder(args.recordings)
+    check_output_path(args.output)
+    logger.info("reading FSDD recordings from %s", folder)
+    dataset = build_dataset(folder, seed=args.seed, jobs=args.jobs, skip_bad=args.skip_bad)
+    if dataset["skipped_files"]:
+        logger.warning(
+            "skipped %d invalid files, listed in the dataset's skipped_files",
+            len(dataset["skipped_files"]),
+        )
+    try:
+        path = save_result(args.output, dataset)
+    except OSError as error:
+        raise UserError(
+            f"failed to write the dataset to {args.output}: {error}; choose another --output"
+        ) from None
+    logger.info("saved the dataset to %s", path.resolve())
+
+
+def main(argv=None):
+    """Run the preprocessing; return the exit status (0, or 2 for invalid input)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_arguments(argv)
+    try:
+        run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
