@@ -69,8 +69,7 @@ def parse_arguments(argv):
         "--seed",
         type=int,
         default=DEFAULT_SEED,
-        help="seed of the shuffled order of the recordings, stored in the dataset; "
-        f"default: {DEFAULT_SEED}",
+        help=f"seed of the shuffled order of the recordings, stored in the dataset; default: {DEFAULT_SEED}",
     )
     parser.add_argument(
         "--jobs",
@@ -81,8 +80,7 @@ def parse_arguments(argv):
     parser.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip invalid recordings and list them in the log and the dataset "
-        "instead of stopping",
+        help="skip invalid recordings and list them in the log and the dataset instead of stopping",
     )
     return parser.parse_args(argv)
 
@@ -106,8 +104,7 @@ def check_output_path(output):
     """Raise UserError if output cannot be a dataset file, before any work is done."""
     if output.is_dir():
         raise UserError(
-            f"--output {output} is a folder; expected a file path, "
-            f"for example {output / 'fsdd_spectrograms.npz'}"
+            f"--output {output} is a folder; expected a file path, for example {output / 'fsdd_spectrograms.npz'}"
         )
 
 
@@ -125,9 +122,7 @@ def run(args):
     try:
         path = save_result(args.output, dataset)
     except OSError as error:
-        raise UserError(
-            f"failed to write the dataset to {args.output}: {error}; choose another --output"
-        ) from None
+        raise UserError(f"failed to write the dataset to {args.output}: {error}; choose another --output") from None
     logger.info("saved the dataset to %s", path.resolve())
 
 

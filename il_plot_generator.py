@@ -8,6 +8,7 @@ impression_learning.py) and writes the mode's figure into figures/ as PNG
 and PDF. The mode is ``mode`` in il_exp_params.py, or ``--mode``:
 
     python il_plot_generator.py                      # Figure 1 from standard-mode results
+    python il_plot_generator.py --mode SNR           # Figure 2 (SNR, dimensionality and lr_optim results)
     python il_plot_generator.py --mode standard --data_dir=/scratch/il/data
 
 With several seeds present, curves show mean +- SEM across them.
@@ -30,6 +31,18 @@ def draw_figure1(params, module):
     return fig1.draw(params["data_dir"], params["figures_dir"], mode=params["mode"])
 
 
+def draw_figure2(params, module):
+    """Draw Figure 2 with the corrected REINFORCE rule, and with the authors' rule when its files exist."""
+    from impression.figures import fig2
+    from impression.figures.common import find_results
+
+    paths = fig2.draw(params["data_dir"], params["figures_dir"], "corrected")
+    original_modes = ("SNR", "dimensionality", "lr_optim")
+    if any(find_results(params["data_dir"], mode, "original") for mode in original_modes):
+        paths += fig2.draw(params["data_dir"], params["figures_dir"], "original")
+    return paths
+
+
 def draw_figure3(params, module):
     from impression.figures import fig3
 
@@ -45,6 +58,9 @@ def draw_figure4(params, module):
 # Mode name -> function that takes the resolved params and draws that mode's figure.
 FIGURES = {
     "standard": draw_figure1,
+    "SNR": draw_figure2,
+    "dimensionality": draw_figure2,
+    "lr_optim": draw_figure2,
     "switch_period": draw_figure3,
     "Vocal_Digits": draw_figure4,
 }

@@ -37,12 +37,13 @@ from impression.sweep import add_sweep_arguments, parse_array_spec, run_sweep  #
 def run_synthetic(params):
     from impression.simulation import simulate
 
-    if params["algorithm"] != "impression":
-        raise ConfigError(
-            f"algorithm {params['algorithm']!r} is not implemented yet in mode {params['mode']!r}; "
-            "use --algorithm=impression"
-        )
     return simulate(params)
+
+
+def run_snr(params):
+    from impression.snr import run_snr as run
+
+    return run(params)
 
 
 def run_vocal_digits(params):
@@ -54,8 +55,10 @@ def run_vocal_digits(params):
 # Mode name -> function that takes the resolved params and returns the result dict.
 RUNNERS = {
     "standard": run_synthetic,
-    "switch_period": run_synthetic,
+    "SNR": run_snr,
     "dimensionality": run_synthetic,
+    "lr_optim": run_synthetic,
+    "switch_period": run_synthetic,
     "Vocal_Digits": run_vocal_digits,
 }
 
@@ -64,9 +67,7 @@ def run_and_save(params):
     """Run one experiment, save its result file and return the file's path."""
     runner = RUNNERS.get(params["mode"])
     if runner is None:
-        raise ConfigError(
-            f"mode {params['mode']!r} is not implemented yet; implemented modes: {', '.join(RUNNERS)}"
-        )
+        raise ConfigError(f"mode {params['mode']!r} has no runner; modes: {', '.join(RUNNERS)}")
     result = runner(params)
     path = save_result(run_result_path(params), result)
     log.info("saved %s (%.1f s)", path, result["timing"]["wall_seconds"])

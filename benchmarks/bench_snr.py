@@ -24,8 +24,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from impression.config import resolve_params  # noqa: E402
-from impression.snr import analyse_snapshots, compare_updates  # noqa: E402
 from impression.simulation import simulate  # noqa: E402
+from impression.snr import analyse_snapshots, compare_updates  # noqa: E402
 
 
 def timed(function, *arguments):

@@ -65,12 +65,16 @@ def numpy_step(W_in, W_out, D, r_prev, phase, x_t, p, rng):
     prediction_gen = W_out @ r_rec
     prediction_rec = np.tanh(W_in @ s_gen)
     wake_loss = (
-        np.sum((s - prediction_gen) ** 2) / var_obs - np.sum((s - x_t) ** 2) / var_in
-        + np.sum((r - mu_top) ** 2) / var_gen - np.sum((r - mu_rec) ** 2) / var_rec
+        np.sum((s - prediction_gen) ** 2) / var_obs
+        - np.sum((s - x_t) ** 2) / var_in
+        + np.sum((r - mu_top) ** 2) / var_gen
+        - np.sum((r - mu_rec) ** 2) / var_rec
     )
     sleep_loss = (
-        np.sum((s - x_t) ** 2) / var_in - np.sum((s - mu_stim) ** 2) / var_obs
-        + np.sum((r - prediction_rec) ** 2) / var_rec - np.sum((r - mu_top) ** 2) / var_gen
+        np.sum((s - x_t) ** 2) / var_in
+        - np.sum((s - mu_stim) ** 2) / var_obs
+        + np.sum((r - prediction_rec) ** 2) / var_rec
+        - np.sum((r - mu_top) ** 2) / var_gen
     )
     loss = delta * wake_loss + (1 - delta) * sleep_loss
 
@@ -126,7 +130,10 @@ def time_whole_mode():
         started = time.perf_counter()
         subprocess.run(
             [sys.executable, str(ROOT / "impression_learning.py"), "--mode", "standard", f"--data_dir={folder}"],
-            check=True, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            check=True,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         seconds = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

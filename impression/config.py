@@ -34,9 +34,7 @@ def array_num_from_environment(explicit=None):
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(
-            f"SLURM_ARRAY_TASK_ID={value!r} is not an integer; unset it or pass --array-num N"
-        ) from None
+        raise ConfigError(f"SLURM_ARRAY_TASK_ID={value!r} is not an integer; unset it or pass --array-num N") from None
 
 
 def parse_value(key, text, default, choices=None):
@@ -76,8 +74,7 @@ def split_overrides(tokens):
     for token in tokens:
         if not token.startswith("--") or "=" not in token:
             raise ConfigError(
-                f"unrecognised argument {token!r}; parameters are set as --key=value, "
-                "for example --n_train=100000"
+                f"unrecognised argument {token!r}; parameters are set as --key=value, for example --n_train=100000"
             )
         key, text = token[2:].split("=", 1)
         overrides[key.replace("-", "_")] = text
@@ -110,9 +107,7 @@ def resolve_params(mode, array_num=None, seed=None, overrides=None, module=None)
 
     for key, value in (overrides or {}).items():
         if key not in params:
-            raise ConfigError(
-                f"unknown parameter {key!r} for mode {mode!r}; valid keys: {', '.join(sorted(params))}"
-            )
+            raise ConfigError(f"unknown parameter {key!r} for mode {mode!r}; valid keys: {', '.join(sorted(params))}")
         if isinstance(value, str):
             value = parse_value(key, value, params[key], module.CHOICES.get(key))
         params[key] = value
@@ -124,9 +119,28 @@ def resolve_params(mode, array_num=None, seed=None, overrides=None, module=None)
     params["algorithm"] = _ALGORITHM_ALIASES.get(params["algorithm"], params["algorithm"])
     params["mode"] = mode
     params["array_num"] = array_num
+    apply_reinforce_learning_rate(params, overrides or {})
     for key in ("data_dir", "figures_dir"):
         params[key] = str(absolute_path(params[key]))
     return params
+
+
+def apply_reinforce_learning_rate(params, overrides):
+    """Set eta of a REINFORCE run from eta_reinforce or eta_reinforce_original, in modes that have them.
+
+    In such modes (dimensionality) 'eta' is the impression-learning rate and
+    each REINFORCE variant has its own rate, so an explicit --eta on a
+    REINFORCE run would be silently replaced; it raises ConfigError instead.
+    """
+    if params.get("algorithm") != "reinforce" or "eta_reinforce" not in params:
+        return
+    key = "eta_reinforce_original" if params.get("reinforce_variant") == "original" else "eta_reinforce"
+    if "eta" in overrides:
+        raise ConfigError(
+            f"--eta sets the impression-learning rate of mode {params['mode']!r}, but array index "
+            f"{params['array_num']} runs REINFORCE; set its rate with --{key}=VALUE"
+        )
+    params["eta"] = float(params[key])
 
 
 def absolute_path(path):

@@ -82,8 +82,7 @@ def list_wav_files(folder):
     paths = sorted(path for path in folder.iterdir() if path.suffix.lower() == ".wav")
     if not paths:
         raise UserError(
-            f"no .wav files in {folder}; expected the FSDD recordings folder "
-            "(free-spoken-digit-dataset/recordings)"
+            f"no .wav files in {folder}; expected the FSDD recordings folder (free-spoken-digit-dataset/recordings)"
         )
     return paths
 
@@ -265,7 +264,7 @@ def decode_recordings(recordings, jobs):
     )
     spectrograms = {}
     problems = []
-    for recording, (spectrogram_db, message) in zip(recordings, results):
+    for recording, (spectrogram_db, message) in zip(recordings, results, strict=False):
         if message is None:
             spectrograms[recording] = spectrogram_db
         else:
@@ -363,9 +362,7 @@ def collect_recordings(folder, skip_bad):
     )
     _reject_or_skip(problems, len(paths), skip_bad)
     if not recordings:
-        raise UserError(
-            f"none of the {len(paths)} .wav files in {folder} is a valid FSDD recording"
-        )
+        raise UserError(f"none of the {len(paths)} .wav files in {folder} is a valid FSDD recording")
     return recordings, problems
 
 

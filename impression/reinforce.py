@@ -424,35 +424,3 @@ class ReinforceNetwork(OneLayerNetwork):
 def sigma_vector(params):
     """Return the (4,) noise s.d. vector in the kernels' order."""
     return np.array([params["sigma_in"], params["sigma_rec"], params["sigma_gen"], params["sigma_obs"]], dtype=float)
-
-
-####################################################################
-# Helpers for the runners
-####################################################################
-def with_reinforce_learning_rate(params):
-    """Return params with eta set to the REINFORCE rate of its mode, when the mode defines one.
-
-    Modes whose block holds 'eta_reinforce' (corrected rule) and
-    'eta_reinforce_original' (the authors' rule) give REINFORCE runs that
-    rate in place of the impression-learning 'eta'; to change it, override
-    those keys, not 'eta'. Other params are returned unchanged.
-    """
-    if params.get("algorithm") != "reinforce" or "eta_reinforce" not in params:
-        return params
-    key = "eta_reinforce_original" if params.get("reinforce_variant") == "original" else "eta_reinforce"
-    updated = dict(params)
-    updated["eta"] = float(params[key])
-    return updated
-
-
-def result_tag(params):
-    """Return the result-file tag of a run: 'original' for the authors' REINFORCE rule, else ''.
-
-    Runs whose results depend on the REINFORCE variant (REINFORCE training,
-    and the SNR analysis) of the 'original' variant get the tag, so both
-    variants' files can sit in one data folder.
-    """
-    uses_reinforce = params.get("algorithm") == "reinforce" or params.get("mode") == "SNR"
-    if uses_reinforce and params.get("reinforce_variant") == "original":
-        return "original"
-    return ""

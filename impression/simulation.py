@@ -175,8 +175,13 @@ def simulate(params):
 
     log.info(
         "mode %s, array %d, seed %d: training %d steps (%d inputs, %d latents, eta %g)",
-        params["mode"], params["array_num"], params["seed"],
-        params["n_train"] * params["epoch_num"], params["n_in"], params["n_neurons"], params["eta"],
+        params["mode"],
+        params["array_num"],
+        params["seed"],
+        params["n_train"] * params["epoch_num"],
+        params["n_in"],
+        params["n_neurons"],
+        params["eta"],
     )
     train_started = time.perf_counter()
     snapshots, (trace_steps, trace_loss), divergence = train(network, mixing_matrix, params, seeds)

@@ -107,9 +107,7 @@ def load_result(path):
     try:
         with np.load(path, allow_pickle=False) as archive:
             if _STRUCTURE_MEMBER not in archive.files:
-                raise ResultFileError(
-                    f"{path} is not a result file of this project (no {_STRUCTURE_MEMBER} member)"
-                )
+                raise ResultFileError(f"{path} is not a result file of this project (no {_STRUCTURE_MEMBER} member)")
             structure = json.loads(str(archive[_STRUCTURE_MEMBER]))
             if not isinstance(structure, dict) or structure.get("format") != FORMAT_NAME:
                 raise ResultFileError(f"{path} is not a result file of this project")
@@ -141,9 +139,11 @@ def result_path(data_dir, mode, array_num, seed, tag=""):
 def run_result_path(params):
     """Return the result file path of the run that params describe.
 
-    REINFORCE runs with the authors' rule get the tag 'original', so that
-    they sit beside the corrected rule's runs of the same array index.
+    Runs whose numbers depend on the REINFORCE variant (REINFORCE training,
+    and every SNR run, which compares the rules) get the tag 'original'
+    with the authors' rule, so both variants' files sit side by side.
     """
-    original = params.get("algorithm") == "reinforce" and params.get("reinforce_variant") == "original"
+    uses_reinforce = params.get("algorithm") == "reinforce" or params.get("mode") == "SNR"
+    original = uses_reinforce and params.get("reinforce_variant") == "original"
     tag = "original" if original else ""
     return result_path(params["data_dir"], params["mode"], params["array_num"], params["seed"], tag)

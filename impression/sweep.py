@@ -448,8 +448,7 @@ def add_sweep_arguments(parser):
     parser.add_argument(
         "--array",
         metavar="SPEC",
-        help="run these array indices as a local sweep, e.g. 1-11, 1,3,5 or 1-3,7; "
-        "each index runs as its own process",
+        help="run these array indices as a local sweep, e.g. 1-11, 1,3,5 or 1-3,7; each index runs as its own process",
     )
     parser.add_argument(
         "--jobs",

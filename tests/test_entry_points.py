@@ -42,7 +42,11 @@ def test_plot_generator_draws_figure1(tiny_standard_run):
 
 def test_array_index_from_slurm_environment(tmp_path):
     completed = run_script(
-        "impression_learning.py", "--mode", "switch_period", *TINY, f"--data_dir={tmp_path}",
+        "impression_learning.py",
+        "--mode",
+        "switch_period",
+        *TINY,
+        f"--data_dir={tmp_path}",
         env={"SLURM_ARRAY_TASK_ID": "3"},
     )
     assert completed.returncode == 0, completed.stderr
@@ -83,11 +87,17 @@ def test_array_index_out_of_range_is_rejected():
     assert_user_error(completed, "12", "1-11")
 
 
-def test_unimplemented_mode_names_itself(tmp_path):
+def test_vocal_digits_without_dataset_names_command(tmp_path):
     completed = run_script("impression_learning.py", "--mode", "Vocal_Digits", f"--data_dir={tmp_path}")
-    if completed.returncode == 0:
-        pytest.skip("Vocal_Digits is implemented; its own tests cover it")
-    assert_user_error(completed, "Vocal_Digits")
+    assert_user_error(completed, "fsdd_spectrograms.npz", "il_fsdd_preprocessing.py")
+
+
+def test_eta_on_reinforce_index_is_rejected(tmp_path):
+    completed = run_script(
+        "impression_learning.py", "--mode", "dimensionality", "--array-num", "6", "--eta=1e-3", f"--data_dir={tmp_path}"
+    )
+    assert_user_error(completed, "--eta_reinforce=")
+    assert not list(tmp_path.glob("*.npz"))
 
 
 def test_corrupt_result_file_is_reported_by_path(tmp_path):
@@ -110,3 +120,58 @@ def test_diverging_run_reports_step_and_saves(tmp_path):
     assert 0 <= result["divergence"]["step"] < 4000
     assert len(result["test_loss"]) >= 1
     assert np.all(np.isfinite(result["test_loss"]))
+
+
+@pytest.fixture(scope="module")
+def figure2_runs(tmp_path_factory):
+    """Tiny SNR, dimensionality (IL and REINFORCE) and lr_optim runs, and backprop runs, as subprocesses."""
+    folder = tmp_path_factory.mktemp("figure2")
+    data_dir = folder / "data"
+    runs = [
+        ("impression_learning.py", "--mode", "SNR", "--n_train=3000", "--n_test=500", "--epoch_num_snr=300"),
+        ("impression_learning.py", "--mode", "SNR", "--n_train=3000", "--n_test=500", "--epoch_num_snr=300",
+         "--reinforce_variant=original"),
+        ("impression_learning.py", "--mode", "dimensionality", "--array-num", "1", *TINY),
+        ("impression_learning.py", "--mode", "dimensionality", "--array-num", "6", *TINY),
+        ("impression_learning.py", "--mode", "lr_optim", "--array-num", "3", *TINY),
+        ("impression_learning.py", "--mode", "lr_optim", "--array-num", "30", *TINY),
+        ("il_backprop.py", "--array-num", "1", "--n_train=3000", "--n_test=500"),
+    ]  # fmt: skip
+    completed = [run_script(*run, f"--data_dir={data_dir}") for run in runs]
+    return completed, data_dir, folder / "figures"
+
+
+def test_figure2_entry_points_write_results(figure2_runs):
+    completed, data_dir, _ = figure2_runs
+    for process in completed:
+        assert process.returncode == 0, process.stderr
+    names = sorted(path.name for path in data_dir.glob("*.npz"))
+    assert names == [
+        "SNR_array1_seed1.npz",
+        "SNR_original_array1_seed1.npz",
+        "dimensionality_array1_seed1.npz",
+        "dimensionality_array6_seed6.npz",
+        "dimensionality_bp_array1_seed1.npz",
+        "lr_optim_array30_seed30.npz",
+        "lr_optim_array3_seed3.npz",
+    ]
+    reinforce_run = load_result(data_dir / "dimensionality_array6_seed6.npz")
+    assert reinforce_run["algorithm"] == "reinforce"
+    assert reinforce_run["params"]["eta"] == reinforce_run["params"]["eta_reinforce"]
+    grid_run = load_result(data_dir / "lr_optim_array30_seed30.npz")
+    assert grid_run["algorithm"] == "reinforce"
+    assert grid_run["params"]["eta"] == pytest.approx(1e-7)
+    snr_run = load_result(data_dir / "SNR_original_array1_seed1.npz")
+    assert snr_run["snr"]["reinforce_variant"] == "original"
+    assert snr_run["snr"]["impression"]["snr"].shape == (20, 2, 4)
+
+
+def test_plot_generator_draws_figure2(figure2_runs):
+    _, data_dir, figures_dir = figure2_runs
+    completed = run_script(
+        "il_plot_generator.py", "--mode", "SNR", f"--data_dir={data_dir}", f"--figures_dir={figures_dir}"
+    )
+    assert completed.returncode == 0, completed.stderr
+    for variant in ("corrected", "original"):
+        for suffix in ("png", "pdf"):
+            assert (figures_dir / f"figure2_{variant}.{suffix}").stat().st_size > 10_000

@@ -190,9 +190,7 @@ def test_seed_fixes_file_order(dataset, subset_folder):
     for name in ("train", "test"):
         order = dataset[name]["file_name"].tolist()
         assert same_seed[name]["file_name"].tolist() == order
-        np.testing.assert_array_equal(
-            same_seed[name]["spectrogram_db"], dataset[name]["spectrogram_db"]
-        )
+        np.testing.assert_array_equal(same_seed[name]["spectrogram_db"], dataset[name]["spectrogram_db"])
         assert other_seed[name]["file_name"].tolist() != order
         assert sorted(other_seed[name]["file_name"].tolist()) == sorted(order)
         assert order != sorted(order)
@@ -232,9 +230,7 @@ def test_load_dataset_adds_network_input(dataset, tmp_path):
     path = save_result(tmp_path / "fsdd.npz", dataset)
     loaded = fsdd.load_dataset(path)
     for name in ("train", "test"):
-        np.testing.assert_array_equal(
-            loaded[name]["spectrogram_db"], dataset[name]["spectrogram_db"]
-        )
+        np.testing.assert_array_equal(loaded[name]["spectrogram_db"], dataset[name]["spectrogram_db"])
         assert loaded[name]["spectrogram_normalised"].std() == pytest.approx(1.0, rel=1e-9)
         assert loaded[name]["speaker"].tolist() == dataset[name]["speaker"].tolist()
 
@@ -242,9 +238,7 @@ def test_load_dataset_adds_network_input(dataset, tmp_path):
 @needs_recordings
 def test_script_end_to_end_on_subset(subset_folder, subset_names, tmp_path):
     output = tmp_path / "out" / "fsdd.npz"
-    completed = run_script(
-        subset_folder, "--output", output, "--seed", "3", "--jobs", "2", cwd=tmp_path
-    )
+    completed = run_script(subset_folder, "--output", output, "--seed", "3", "--jobs", "2", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert f"saved the dataset to {output}" in completed.stderr
     result = load_result(output)
@@ -463,9 +457,7 @@ def test_script_empty_folder_exits_2(tmp_path):
 def test_script_skip_bad_lists_skipped_files(good_folder, tmp_path):
     add_bad_files(good_folder, list(BAD_FILES))
     output = tmp_path / "fsdd.npz"
-    completed = run_script(
-        good_folder, "--output", output, "--skip-bad", "--jobs", "2", cwd=tmp_path
-    )
+    completed = run_script(good_folder, "--output", output, "--skip-bad", "--jobs", "2", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     result = load_result(output)
     skipped_names = {Path(entry["path"]).name for entry in result["skipped_files"]}

@@ -45,7 +45,7 @@ def test_sleep_update_is_scaled_gradient_of_recognition_error():
     W_in = torch.tensor(before["W_in"], requires_grad=True)
     error = torch.sum((torch.tensor(r) - torch.tanh(W_in @ torch.tensor(s))) ** 2) / SIGMAS["sigma_rec"] ** 2
     error.backward()
-    expected = -SIGMAS["sigma_rec"] ** 2 / 2 * W_in.grad.numpy()
+    expected = -(SIGMAS["sigma_rec"] ** 2) / 2 * W_in.grad.numpy()
 
     np.testing.assert_allclose(changes["W_in"], expected, rtol=1e-6, atol=1e-9)
     assert np.all(changes["W_out"] == 0)
@@ -62,12 +62,12 @@ def test_wake_updates_are_scaled_gradients_of_generative_errors():
     W_out = torch.tensor(before["W_out"], requires_grad=True)
     stimulus_error = torch.sum((torch.tensor(x_t) - W_out @ torch.tensor(r)) ** 2) / SIGMAS["sigma_obs"] ** 2
     stimulus_error.backward()
-    expected_W_out = -SIGMAS["sigma_obs"] ** 2 / 2 * W_out.grad.numpy()
+    expected_W_out = -(SIGMAS["sigma_obs"] ** 2) / 2 * W_out.grad.numpy()
 
     d = torch.tensor(before["D"], requires_grad=True)
     dynamics_error = torch.sum((torch.tensor(r) - d * torch.tensor(r_previous)) ** 2) / SIGMAS["sigma_gen"] ** 2
     dynamics_error.backward()
-    expected_D = -SIGMAS["sigma_gen"] ** 2 / 2 * d.grad.numpy()
+    expected_D = -(SIGMAS["sigma_gen"] ** 2) / 2 * d.grad.numpy()
 
     np.testing.assert_allclose(changes["W_out"], expected_W_out, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(changes["D"], expected_D, rtol=1e-6, atol=1e-9)
@@ -148,8 +148,10 @@ def plain_step(state, x_t, params, rng, draw_all_noise):
 
     if wake:
         loss = (
-            np.sum((s - W_out @ r) ** 2) / var_obs - np.sum((s - x_t) ** 2) / var_in
-            + np.sum((r - mu_top) ** 2) / var_gen - np.sum((r - np.tanh(W_in @ s_rec)) ** 2) / var_rec
+            np.sum((s - W_out @ r) ** 2) / var_obs
+            - np.sum((s - x_t) ** 2) / var_in
+            + np.sum((r - mu_top) ** 2) / var_gen
+            - np.sum((r - np.tanh(W_in @ s_rec)) ** 2) / var_rec
         )
         W_out = W_out + eta * np.outer(x_t - W_out @ r, r)
         if not just_woke:
@@ -157,8 +159,10 @@ def plain_step(state, x_t, params, rng, draw_all_noise):
     else:
         mu_rec = np.tanh(W_in @ s)
         loss = (
-            np.sum((s - x_t) ** 2) / var_in - np.sum((s - W_out @ r) ** 2) / var_obs
-            + np.sum((r - mu_rec) ** 2) / var_rec - np.sum((r - mu_top) ** 2) / var_gen
+            np.sum((s - x_t) ** 2) / var_in
+            - np.sum((s - W_out @ r) ** 2) / var_obs
+            + np.sum((r - mu_rec) ** 2) / var_rec
+            - np.sum((r - mu_top) ** 2) / var_gen
         )
         W_in = W_in + eta * np.outer((1 - mu_rec**2) * (r - mu_rec), s)
 
@@ -181,7 +185,11 @@ def test_compiled_loop_matches_plain_step(draw_all_noise):
     network.reset_state()
     params = dict(SIGMAS, eta=5e-3, switch_period=2)
     state = (
-        network.W_in.copy(), network.W_out.copy(), network.d.copy(), network.r_previous.copy(), network.phase.copy()
+        network.W_in.copy(),
+        network.W_out.copy(),
+        network.d.copy(),
+        network.r_previous.copy(),
+        network.phase.copy(),
     )
 
     losses, _, bad = network.run(

@@ -5,10 +5,12 @@ import pytest
 
 from impression import reinforce
 from impression.config import resolve_params
+from impression.errors import ConfigError
 from impression.network import OneLayerNetwork
-from impression.reinforce import ReinforceNetwork, result_tag, variant_of, with_reinforce_learning_rate
+from impression.reinforce import ReinforceNetwork, variant_of
 from impression.simulation import make_network
 from impression.snr import accumulate_update_moments
+from impression.storage import run_result_path
 
 SIGMA_IN = SIGMA_REC = SIGMA_OBS = 0.01
 SIGMA_GEN = 0.5 * np.sqrt(0.1)
@@ -313,19 +315,31 @@ def test_reinforce_learning_rate_by_variant():
     corrected = resolve_params("dimensionality", 6)
     original = resolve_params("dimensionality", 6, overrides={"reinforce_variant": "original"})
     impression = resolve_params("dimensionality", 1)
-    assert with_reinforce_learning_rate(corrected)["eta"] == corrected["eta_reinforce"]
-    assert with_reinforce_learning_rate(original)["eta"] == 10**-9.5
-    assert with_reinforce_learning_rate(impression)["eta"] == 10**-2.5
+    assert corrected["eta"] == corrected["eta_reinforce"]
+    assert original["eta"] == 10**-9.5
+    assert impression["eta"] == 10**-2.5
     grid = resolve_params("lr_optim", 35)
     assert grid["algorithm"] == "reinforce"
-    assert with_reinforce_learning_rate(grid)["eta"] == pytest.approx(10**-9.5)
+    assert grid["eta"] == pytest.approx(10**-9.5)
 
 
-def test_result_tag_by_variant():
-    assert result_tag(resolve_params("dimensionality", 6)) == ""
-    assert result_tag(resolve_params("dimensionality", 6, overrides={"reinforce_variant": "original"})) == "original"
-    assert result_tag(resolve_params("dimensionality", 1, overrides={"reinforce_variant": "original"})) == ""
-    assert result_tag(resolve_params("SNR", 1, overrides={"reinforce_variant": "original"})) == "original"
+def test_eta_override_on_reinforce_run_rejected():
+    with pytest.raises(ConfigError, match="--eta_reinforce="):
+        resolve_params("dimensionality", 6, overrides={"eta": "1e-3"})
+    with pytest.raises(ConfigError, match="--eta_reinforce_original="):
+        resolve_params("dimensionality", 7, overrides={"eta": "1e-3", "reinforce_variant": "original"})
+    assert resolve_params("dimensionality", 6, overrides={"eta_reinforce": "1e-5"})["eta"] == 1e-5
+    assert resolve_params("dimensionality", 1, overrides={"eta": "1e-3"})["eta"] == 1e-3
+
+
+def test_result_path_tag_by_variant():
+    def name(mode, array_num, **overrides):
+        return run_result_path(resolve_params(mode, array_num, overrides=overrides)).name
+
+    assert name("dimensionality", 6) == "dimensionality_array6_seed6.npz"
+    assert name("dimensionality", 6, reinforce_variant="original") == "dimensionality_original_array6_seed6.npz"
+    assert name("dimensionality", 1, reinforce_variant="original") == "dimensionality_array1_seed1.npz"
+    assert name("SNR", 1, reinforce_variant="original") == "SNR_original_array1_seed1.npz"
 
 
 def test_unknown_variant_rejected():

@@ -5,14 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from test_reinforce import SIGMAS, ReferenceREINFORCE, tiny_network
 
 from impression import snr
 from impression.config import resolve_params
 from impression.figures import fig2
-from impression.reinforce import result_tag, variant_of, with_reinforce_learning_rate
+from impression.reinforce import variant_of
 from impression.simulation import simulate
-from impression.storage import load_result, result_path, save_result
-from test_reinforce import SIGMAS, ReferenceREINFORCE, tiny_network
+from impression.storage import load_result, run_result_path, save_result
 
 
 ####################################################################
@@ -113,12 +113,10 @@ TINY_SWEEP = dict(n_train=3000, n_test=500)
 
 
 def run_and_save(mode, array_num, data_dir, **overrides):
-    """Run one task in-process the way impression_learning.run_and_save should, and save it."""
+    """Run one task in-process as impression_learning.run_and_save does, and save it."""
     params = resolve_params(mode, array_num, overrides=dict(overrides, data_dir=str(data_dir)))
-    params = with_reinforce_learning_rate(params)
     result = snr.run_snr(params) if mode == "SNR" else simulate(params)
-    path = result_path(data_dir, mode, array_num, params["seed"], tag=result_tag(params))
-    save_result(path, result)
+    path = save_result(run_result_path(params), result)
     return path, result
 
 

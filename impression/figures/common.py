@@ -32,9 +32,7 @@ def load_results(data_dir, mode, tag="", required=True):
     found = find_results(data_dir, mode, tag)
     if not found and required:
         command = "il_backprop.py" if tag == "bp" else "impression_learning.py"
-        raise UserError(
-            f"no result files of mode {mode!r} in {data_dir}; run python {command} --mode {mode} first"
-        )
+        raise UserError(f"no result files of mode {mode!r} in {data_dir}; run python {command} --mode {mode} first")
     results = []
     for key in sorted(found):
         results.append(load_result(found[key]))

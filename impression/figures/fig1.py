@@ -77,7 +77,10 @@ def draw_alternation_panel(axis, result):
     steps = np.arange(400)
     axis.plot(steps, result["wake_sequence"]["r"][:400, 1], color="k", label="wake only")
     axis.plot(
-        steps, result["wake_sleep_sequence"]["r"][:400, 1], color="tab:green", linestyle="--",
+        steps,
+        result["wake_sleep_sequence"]["r"][:400, 1],
+        color="tab:green",
+        linestyle="--",
         label=f"alternating (switch period {result['params']['switch_period']})",
     )
     axis.set_xlabel("test step")

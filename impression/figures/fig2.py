@@ -12,7 +12,7 @@ Panels:
 Reads from data_dir the result files of impression_learning.py (modes SNR,
 dimensionality, lr_optim) and of il_backprop.py (dimensionality, tag 'bp').
 One figure per REINFORCE variant: the 'original' variant's REINFORCE and
-SNR files carry the tag 'original' (``impression.reinforce.result_tag``).
+SNR files carry the tag 'original' (``impression.storage.run_result_path``).
 Writes figure2_<variant>.png and .pdf into figures_dir.
 
 Missing array indices are logged as warnings and skipped; diverged runs
@@ -75,7 +75,7 @@ def compact_ranges(numbers):
     """Return '1-3, 7' for [1, 2, 3, 7]."""
     numbers = sorted(numbers)
     parts, start = [], numbers[0]
-    for previous, current in zip(numbers, numbers[1:] + [None]):
+    for previous, current in zip(numbers, numbers[1:] + [None], strict=False):
         if current != previous + 1:
             parts.append(str(start) if start == previous else f"{start}-{previous}")
             start = current
@@ -189,7 +189,7 @@ def draw_learning_rate_panel(axis, completed_by_rule, failed_by_rule):
             for result in results
         )
         if points:
-            etas, losses = zip(*points)
+            etas, losses = zip(*points, strict=False)
             axis.plot(etas, losses, color=COLORS[rule], marker="o", ms=3, label=LABELS[rule])
             any_drawn = True
         failed = [result["params"]["eta"] for results in failed_by_rule[rule].values() for result in results]

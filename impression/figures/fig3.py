@@ -22,7 +22,10 @@ def draw_trace(axis, result, label):
     steps = np.arange(TRACE_STEPS)
     axis.plot(steps, result["wake_sequence"]["r"][:TRACE_STEPS, 0], color="k", label="wake only")
     axis.plot(
-        steps, result["wake_sleep_sequence"]["r"][:TRACE_STEPS, 0], color="tab:green", linestyle="--",
+        steps,
+        result["wake_sleep_sequence"]["r"][:TRACE_STEPS, 0],
+        color="tab:green",
+        linestyle="--",
         label="alternating",
     )
     axis.set_xlabel("test step")
@@ -40,12 +43,15 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
         raise UserError(f"every switch_period result in {data_dir} comes from a diverged run")
     periods = np.array([results[i]["params"]["switch_period"] for i in sorted(results)])
     correlations = np.array(
-        [trajectory_correlation(results[i]["wake_sequence"]["r"], results[i]["wake_sleep_sequence"]["r"])
-         for i in sorted(results)]
+        [
+            trajectory_correlation(results[i]["wake_sequence"]["r"], results[i]["wake_sleep_sequence"]["r"])
+            for i in sorted(results)
+        ]
     )
     for period, correlation in zip(periods, correlations, strict=True):
-        log.info("switch period %d (phase duration %d): wake/alternating correlation %.4f",
-                 period, period + 1, correlation)
+        log.info(
+            "switch period %d (phase duration %d): wake/alternating correlation %.4f", period, period + 1, correlation
+        )
     shortest, longest = results[min(results)], results[max(results)]
 
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
@@ -53,7 +59,9 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
     draw_trace(axes[0, 1], longest, "b")
     for result, color in ((shortest, "tab:green"), (longest, "tab:purple")):
         axes[1, 0].plot(
-            result["snapshot_steps"], result["test_loss"], color=color,
+            result["snapshot_steps"],
+            result["test_loss"],
+            color=color,
             label=f"phase duration {result['params']['switch_period'] + 1}",
         )
     set_loss_scale(axes[1, 0], np.concatenate([shortest["test_loss"], longest["test_loss"]]))
