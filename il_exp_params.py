@@ -78,6 +78,7 @@ PARAMS = {
         eta=10**-2.5,  # IL learning rate (lr_optim array 1); REINFORCE runs get eta_reinforce instead
         eta_reinforce=10**-6.5,  # REINFORCE rate of the corrected rule, from lr_optim
         eta_reinforce_original=10**-9.5,  # authors' rate for their own REINFORCE rule (lr_optim array 35)
+        seed=1,  # one seed for every index, so IL and REINFORCE of one size see the same data and weights
     ),
     # Learning-rate grid of the dimensionality mode: eta = 1e-2 / 10^(((j - 1) mod 20 + 1) / 2)
     # NOTE: size, steps and test length are those of the lr_optim block in the authors'
@@ -89,6 +90,7 @@ PARAMS = {
         n_train=3_600_000,  # training steps, as in the dimensionality mode
         test_switching=False,  # snapshot tests in wake only, as in the dimensionality mode
         eta=1e-2,  # set by the array index
+        seed=1,  # one seed for every index, so the rates and rules are compared on the same data
     ),
     # Figure 3: effect of the phase duration on inference
     "switch_period": dict(

@@ -8,8 +8,10 @@ sigma_d^2 / (1 - a^2) = 0.506 and a correlation time of about 40 steps.
 
 import math
 
+import numba
 import numpy as np
-from scipy.signal import lfilter
+
+from impression.kernels import JIT_OPTIONS
 
 
 def latent_noise_sd(dt):
@@ -22,6 +24,26 @@ def draw_mixing_matrix(n_in, n_latent, rng):
     return rng.normal(0.0, 1.0 / n_latent, size=(n_in, n_latent))
 
 
+@numba.njit(**JIT_OPTIONS)
+def advance_latents(mixing_matrix, a, sigma_d, z_previous, rng, x_out, z_out):
+    """Fill z_out with the next len(z_out) latent states and x_out with A z; update z_previous in place.
+
+    The innovations are drawn step by step, latent by latent, in the order
+    of rng.normal(0, sigma_d, size=z_out.shape).
+    """
+    n_in, n_latent = mixing_matrix.shape
+    for t in range(z_out.shape[0]):
+        for k in range(n_latent):
+            z_previous[k] = a * z_previous[k] + sigma_d * rng.standard_normal()
+            z_out[t, k] = z_previous[k]
+        # x_t = A z_t column by column: contiguous for a Fortran-ordered A
+        for i in range(n_in):
+            x_out[t, i] = 0.0
+        for k in range(n_latent):
+            for i in range(n_in):
+                x_out[t, i] += mixing_matrix[i, k] * z_previous[k]
+
+
 class LatentProcess:
     """Stream of (x_t, z_t) drawn chunk by chunk, so long sequences never sit in memory whole.
 
@@ -29,23 +51,20 @@ class LatentProcess:
     """
 
     def __init__(self, mixing_matrix, dt, rng):
-        self.mixing_matrix = np.ascontiguousarray(mixing_matrix)
+        self.mixing_matrix = np.asfortranarray(mixing_matrix, dtype=np.float64)
         self.sigma_d = latent_noise_sd(dt)
         self.a = 1.0 - self.sigma_d**2
         self.rng = rng
+        # z_{-1} = 0, so that z_0 = a z_{-1} + e_0 ~ N(0, sigma_d^2)
         self.z_previous = np.zeros(mixing_matrix.shape[1])
 
     def next_chunk(self, n_steps):
         """Return x of shape (n_steps, n_in) and z of shape (n_steps, n_latent)."""
-        innovations = self.rng.normal(0.0, self.sigma_d, size=(n_steps, self.z_previous.size))
-        # lfilter runs z_t = a z_{t-1} + e_t along time; its initial condition
-        # carries the last latent state of the previous chunk (zero at t = 0,
-        # so z_0 = e_0 ~ N(0, sigma_d^2)).
-        initial = (self.a * self.z_previous)[np.newaxis, :]
-        z, _ = lfilter([1.0], [1.0, -self.a], innovations, axis=0, zi=initial)
-        self.z_previous = z[-1].copy()
-        x = z @ self.mixing_matrix.T
-        return np.ascontiguousarray(x), z
+        n_in, n_latent = self.mixing_matrix.shape
+        x = np.empty((n_steps, n_in))
+        z = np.empty((n_steps, n_latent))
+        advance_latents(self.mixing_matrix, self.a, self.sigma_d, self.z_previous, self.rng, x, z)
+        return x, z
 
 
 def draw_sequence(mixing_matrix, dt, n_steps, rng):

@@ -8,6 +8,7 @@ impression learning's own update a reward-modulated eligibility trace:
         u_out  = (s - W_out r) r^T                              (W_out)
         u_D    = (r_t - D r_{t-1}) * r_{t-1}                    (diagonal of D)
     traces:   e_rec <- delta u_rec + gamma e_rec,  e_gen <- (1 - delta) u_gen + gamma e_gen
+              (u_gen and e_gen stand for u_out, u_D and their traces)
     updates:  dW_in  = (1 - delta) u_rec - (L_t - Lbar) e_rec
               dW_out = delta (x_t - W_out r) r^T - (L_t - Lbar) e_out
               dD     = delta u_D - (L_t - Lbar) e_D
@@ -22,8 +23,8 @@ because the loss after a reset does not depend on earlier noise. The
 baseline starts at 0 when the network is made and is never reset.
 
 reinforce_variant = 'original' reproduces the rule of the authors' code
-(github.com/colinbredenberg/Impression-Learning-Camera-Ready); each of its
-four differences is one field of ``ReinforceVariant``.
+(github.com/colinbredenberg/Impression-Learning-Camera-Ready, commit
+97de28a); each of its five differences is one field of ``ReinforceVariant``.
 
 The kernel draws the noise like ``impression.kernels``: four vectors per
 step in the order stimulus recognition, latent recognition, latent
@@ -39,7 +40,7 @@ import numba
 import numpy as np
 
 from impression import kernels
-from impression.kernels import FASTMATH, PHASE_DELTA, PHASE_JUST_WOKE, advance_phase
+from impression.kernels import JIT_OPTIONS, PHASE_DELTA, PHASE_JUST_WOKE, advance_phase, fast_tanh
 from impression.network import OneLayerNetwork
 
 BASELINE_RATE = 0.01  # weight of the newest loss in the running baseline Lbar
@@ -68,12 +69,16 @@ N_WORK_ROWS = 16
 
 @dataclass(frozen=True)
 class ReinforceVariant:
-    """The four switches between the corrected rule and the authors' one."""
+    """The five switches between the corrected rule and the authors' one."""
 
     reward_sign: float  # -1 descends the loss; the authors add +(L - Lbar) e, which climbs it
     square_latent_wake_term: bool  # False: the reward's latent wake term is sum(r - mu_rec) / sigma_rec^2
     reset_traces: bool  # False: traces carry over every reset of the activities
-    stimulus_score_from_recognition: bool  # True: u_out = (x - W_out r_rec) r_rec^T in every phase
+    # True: the generative score terms use the recognition samples in every phase, as the IL
+    # wake update does: (x - W_out r_rec) r_rec^T for the stimulus layer, and the middle layer's
+    # tanh form from r1_rec and r2_rec in the two-layer network
+    generative_score_from_recognition: bool
+    baseline_updated_first: bool  # True: Lbar takes in L_t before the reward L_t - Lbar is formed
 
 
 VARIANTS = {
@@ -81,13 +86,15 @@ VARIANTS = {
         reward_sign=-1.0,
         square_latent_wake_term=True,
         reset_traces=True,
-        stimulus_score_from_recognition=False,
+        generative_score_from_recognition=False,
+        baseline_updated_first=False,
     ),
     "original": ReinforceVariant(
         reward_sign=1.0,
         square_latent_wake_term=False,
         reset_traces=False,
-        stimulus_score_from_recognition=True,
+        generative_score_from_recognition=True,
+        baseline_updated_first=True,
     ),
 }
 
@@ -103,7 +110,7 @@ def variant_of(name):
 ####################################################################
 # Compiled step
 ####################################################################
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def reinforce_step(
     x_t,  # (n_in,) input datum
     W_in,  # (n, n_in) recognition weights (read only)
@@ -120,7 +127,8 @@ def reinforce_step(
     baseline_rate,  # weight of the newest loss in Lbar (0 keeps Lbar fixed)
     reward_sign,  # see ReinforceVariant
     square_latent_wake_term,  # see ReinforceVariant
-    stimulus_score_from_recognition,  # see ReinforceVariant
+    generative_score_from_recognition,  # see ReinforceVariant
+    baseline_updated_first,  # see ReinforceVariant
     switch_period,  # phase length minus one
     switching,  # toggle phases
     rng,  # numpy Generator for the network noise
@@ -165,7 +173,7 @@ def reinforce_step(
         total = 0.0
         for i in range(n_in):
             total += W_in[j, i] * work[ROW_S_REC, i]
-        work[ROW_R_REC, j] = np.tanh(total) + sigma_rec * work[ROW_NOISE_REC, j]
+        work[ROW_R_REC, j] = fast_tanh(total) + sigma_rec * work[ROW_NOISE_REC, j]
 
     # generative stream, top-down from the previous activity
     for j in range(n):
@@ -189,7 +197,7 @@ def reinforce_step(
         total = 0.0
         for i in range(n_in):
             total += W_in[j, i] * work[ROW_S, i]
-        work[ROW_MU_LATENT, j] = np.tanh(total)
+        work[ROW_MU_LATENT, j] = fast_tanh(total)
     for i in range(n_in):
         total = 0.0
         total_rec = 0.0
@@ -218,8 +226,12 @@ def reinforce_step(
     if wake and not square_latent_wake_term:
         reward_loss = loss + latent_rec_term - latent_rec_linear
 
-    reward = reward_sign * (reward_loss - baseline[0])
-    baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+    if baseline_updated_first:
+        baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+        reward = reward_sign * (reward_loss - baseline[0])
+    else:
+        reward = reward_sign * (reward_loss - baseline[0])
+        baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
 
     # score terms of the latent layer
     for j in range(n):
@@ -240,12 +252,12 @@ def reinforce_step(
     # generative weights: trace of sleep scores, IL's own update in wake
     for i in range(n_in):
         wake_error = x_t[i] - work[ROW_PREDICTION_REC, i]
-        if stimulus_score_from_recognition:
+        if generative_score_from_recognition:
             score_error = wake_error
         else:
             score_error = work[ROW_S, i] - work[ROW_PREDICTION, i]
         for j in range(n):
-            if stimulus_score_from_recognition:
+            if generative_score_from_recognition:
                 score = score_error * work[ROW_R_REC, j]
             else:
                 score = score_error * work[ROW_R, j]
@@ -262,7 +274,7 @@ def reinforce_step(
     return loss
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def run_reinforce_steps(
     x,  # (T, n_in) input data x_t
     W_in,  # (n, n_in) recognition weights, updated in place when learning
@@ -279,7 +291,8 @@ def run_reinforce_steps(
     gamma,  # trace decay
     reward_sign,  # see ReinforceVariant
     square_latent_wake_term,
-    stimulus_score_from_recognition,
+    generative_score_from_recognition,
+    baseline_updated_first,
     switch_period,  # phase length minus one
     switching,  # toggle phases
     learn,  # apply eta times the updates
@@ -299,7 +312,7 @@ def run_reinforce_steps(
         loss = reinforce_step(
             x[t], W_in, W_out, d, r_previous, phase, trace_W_in, trace_W_out, trace_d, baseline,
             sigmas, gamma, BASELINE_RATE, reward_sign, square_latent_wake_term,
-            stimulus_score_from_recognition, switch_period, switching, rng, work,
+            generative_score_from_recognition, baseline_updated_first, switch_period, switching, rng, work,
             update_W_in, update_W_out, update_d,
         )  # fmt: skip
         loss_out[t] = loss
@@ -410,7 +423,8 @@ class ReinforceNetwork(OneLayerNetwork):
             float(params["gamma"]),
             variant.reward_sign,
             variant.square_latent_wake_term,
-            variant.stimulus_score_from_recognition,
+            variant.generative_score_from_recognition,
+            variant.baseline_updated_first,
             int(params["switch_period"]),
             bool(switching),
             bool(learn),

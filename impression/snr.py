@@ -5,7 +5,8 @@ The run trains the 4-input, 2-latent network with impression learning
 generative run and the test sequences). Then, for every snapshot, it draws
 a fresh data sequence of snr_steps steps and runs the frozen network over
 it epoch_num_snr times with phase switching on. Each repetition starts from
-rest, with activities, phase and traces reset. On every step it computes, without
+rest, with activities and phase reset, and traces reset unless the
+REINFORCE variant keeps them (the authors' 'original' one). On every step it computes, without
 applying them, the latent layer's W_in update of impression learning and
 of REINFORCE (trace decay gamma_snr) and accumulates the mean and variance
 of each entry over all repetitions and steps. Outputs per snapshot and
@@ -28,7 +29,7 @@ import numba
 import numpy as np
 
 from impression.data import draw_sequence
-from impression.kernels import FASTMATH, PHASE_DELTA
+from impression.kernels import JIT_OPTIONS, PHASE_DELTA
 from impression.progress import log, progress_bar
 from impression.reinforce import (
     BASELINE_RATE,
@@ -50,7 +51,7 @@ NOISE_SPAWN_KEY = 1_000_002
 ####################################################################
 # Moment accumulation (Welford)
 ####################################################################
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def welford_update(mean, m2, index, value, inv_count):
     """Add value as the count-th sample of entry index (Welford's update), given inv_count = 1 / count."""
     deviation = value - mean[index]
@@ -58,7 +59,7 @@ def welford_update(mean, m2, index, value, inv_count):
     m2[index] += deviation * (value - mean[index])
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def accumulate_moments(samples, mean, m2):
     """Accumulate the rows of samples (T, m) into mean and m2 (m,) from zero, and return T."""
     mean[:] = 0.0
@@ -73,7 +74,7 @@ def accumulate_moments(samples, mean, m2):
 ####################################################################
 # Compiled analysis of one snapshot
 ####################################################################
-@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
+@numba.njit(nogil=True, **JIT_OPTIONS)
 def accumulate_update_moments(
     x,  # (T, n_in) the data sequence, replayed every repetition
     W_in,  # (n, n_in) frozen weights
@@ -85,7 +86,8 @@ def accumulate_update_moments(
     baseline_rate,  # weight of the newest loss in the baseline (0 keeps it at 0)
     reward_sign,  # see impression.reinforce.ReinforceVariant
     square_latent_wake_term,
-    stimulus_score_from_recognition,
+    generative_score_from_recognition,
+    baseline_updated_first,
     reset_traces,
     n_repetitions,  # passes over x, each from rest and in wake
     rng,  # numpy Generator for the network noise
@@ -117,7 +119,7 @@ def accumulate_update_moments(
 
     count = 0
     for _ in range(n_repetitions):
-        # every repetition starts from rest, in wake, with fresh traces
+        # every repetition starts from rest, in wake; the corrected rule also resets the traces
         r_previous[:] = 0.0
         phase[:] = 0
         phase[PHASE_DELTA] = 1
@@ -131,7 +133,7 @@ def accumulate_update_moments(
             reinforce_step(
                 x[t], W_in, W_out, d, r_previous, phase, trace_W_in, trace_W_out, trace_d, baseline,
                 sigmas, gamma, baseline_rate, reward_sign, square_latent_wake_term,
-                stimulus_score_from_recognition, switch_period, True, rng, work,
+                generative_score_from_recognition, baseline_updated_first, switch_period, True, rng, work,
                 update_W_in, update_W_out, update_d,
             )  # fmt: skip
             count += 1
@@ -167,7 +169,8 @@ def compare_updates(weights, x, params, noise_seed):
         BASELINE_RATE,
         variant.reward_sign,
         variant.square_latent_wake_term,
-        variant.stimulus_score_from_recognition,
+        variant.generative_score_from_recognition,
+        variant.baseline_updated_first,
         variant.reset_traces,
         int(params["epoch_num_snr"]),
         np.random.default_rng(noise_seed),

@@ -13,6 +13,12 @@ with recognition noise sigma_rec_middle in the middle layer and sigma_rec at
 the top. The phase gate picks one stream for every layer at once, so in wake
 the activities are the recognition samples and in sleep the generative ones.
 
+On the first step after a sleep-to-wake switch each latent layer's
+generative prediction is its own previous activity, and the latent layers
+(W_out1, b_gen, D) make no generative update; W_out0 still learns. The
+authors' code does this for every latent layer, and the one-layer kernel
+does it for its only latent layer.
+
 The kernel runs a block of steps in place on the weights and the state.
 It applies one of two learning rules. In impression learning (IL) each
 stream learns to predict the activity that the other stream set. REINFORCE
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from impression.kernels import FASTMATH, PHASE_DELTA, PHASE_JUST_WOKE, advance_phase
+from impression.kernels import JIT_OPTIONS, PHASE_DELTA, PHASE_JUST_WOKE, advance_phase, fast_tanh
 from impression.reinforce import BASELINE_RATE, VARIANTS, variant_of
 
 # Layout of the float parameter vector of the kernel.
@@ -46,17 +52,19 @@ RULE_REINFORCE = 1
 ####################################################################
 # compiled helpers
 ####################################################################
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _tanh_of_affine(W, a, bias, out):
     """out = tanh(W a + bias)."""
     for j in range(W.shape[0]):
         total = bias[j]
         for i in range(W.shape[1]):
             total += W[j, i] * a[i]
-        out[j] = np.tanh(total)
+        out[j] = total
+    for j in range(W.shape[0]):
+        out[j] = fast_tanh(out[j])
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _linear(W, a, out):
     """out = W a."""
     for j in range(W.shape[0]):
@@ -66,7 +74,7 @@ def _linear(W, a, out):
         out[j] = total
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _squared_distance(a, b):
     total = 0.0
     for i in range(a.size):
@@ -74,14 +82,14 @@ def _squared_distance(a, b):
     return total
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _tanh_error(h, mu, out):
     """out = tanh'(.) (h - mu) for mu = tanh(.), the score of a tanh mean up to 1/sigma^2."""
     for j in range(h.size):
         out[j] = (1.0 - mu[j] ** 2) * (h[j] - mu[j])
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _add_outer(W, scale, post, pre):
     """W += scale post pre^T."""
     for j in range(W.shape[0]):
@@ -90,7 +98,7 @@ def _add_outer(W, scale, post, pre):
             W[j, i] += factor * pre[i]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _reinforce_matrix(W, trace, post, pre, to_trace, direct, decay, reward, eta):
     """Update one weight matrix with REINFORCE; the score of this step is post pre^T.
 
@@ -104,7 +112,7 @@ def _reinforce_matrix(W, trace, post, pre, to_trace, direct, decay, reward, eta)
             W[j, i] += eta * (direct * score + reward * trace[j, i])
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def _reinforce_vector(w, trace, score, to_trace, direct, decay, reward, eta):
     """Update one vector parameter with REINFORCE as _reinforce_matrix does; score is the step's score."""
     for j in range(w.size):
@@ -115,10 +123,11 @@ def _reinforce_vector(w, trace, score, to_trace, direct, decay, reward, eta):
 ####################################################################
 # compiled loop
 ####################################################################
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(**JIT_OPTIONS)
 def run_two_layer_steps(
     x,  # (T, n_in) input data x_t
     weights,  # tuple in WEIGHT_NAMES order, updated in place when learning
+    r1_previous,  # (n_middle,) previous mixed middle-layer activity, updated in place
     r2_previous,  # (n_top,) previous mixed top-layer activity, updated in place
     phase,  # int64 (3,) phase state, see impression.kernels.PHASE_*, updated in place
     sigmas,  # (6,) noise s.d. in the SIGMA_* order
@@ -133,7 +142,8 @@ def run_two_layer_steps(
     baseline_rate,  # REINFORCE weight of the newest loss in the baseline
     reward_sign,  # REINFORCE switches of impression.reinforce.ReinforceVariant
     square_latent_wake_term,
-    stimulus_score_from_recognition,
+    generative_score_from_recognition,
+    baseline_updated_first,
     rng,  # numpy Generator for the network noise
     loss_out,  # (T,) loss of every step (always the squared form)
     s_out,  # (T, n_in) mixed stimulus activity, or (0, n_in) to skip
@@ -172,7 +182,7 @@ def run_two_layer_steps(
     mu_top = np.empty(n_top)  # D r2_{t-1}, or r2_{t-1} on the first step after waking
     mu_rec_middle = np.empty(n_middle)  # tanh(W_in1 s + b)
     mu_rec_top = np.empty(n_top)  # tanh(W_in2 r1)
-    mu_gen_middle = np.empty(n_middle)  # tanh(W_out1 r2 + b_gen)
+    mu_gen_middle = np.empty(n_middle)  # tanh(W_out1 r2 + b_gen), or r1_{t-1} on the first step after waking
     prediction = np.empty(n_in)  # W_out0 r1
     no_bias = np.zeros(n_top)
     error_in = np.empty(n_in)  # post-synaptic factor of W_out0's update
@@ -180,8 +190,11 @@ def run_two_layer_steps(
     u_top = np.empty(n_top)  # tanh'(.) (r2 - mu_rec_top)
     g_middle = np.empty(n_middle)  # tanh'(.) (r1 - mu_gen_middle)
     score_d = np.empty(n_top)  # (r2 - D r2_{t-1}) r2_{t-1}
-    s_rec = np.empty(n_in)  # x + sigma_in noise, for the authors' W_out0 score in sleep
+    # recognition samples in sleep, for the authors' generative scores
+    s_rec = np.empty(n_in)  # x + sigma_in noise
     r1_rec = np.empty(n_middle)  # tanh(W_in1 s_rec + b) + sigma_rec_middle noise
+    r2_rec = np.empty(n_top)  # tanh(W_in2 r1_rec) + sigma_rec noise
+    mu_gen_middle_rec = np.empty(n_middle)  # tanh(W_out1 r2_rec + b_gen)
 
     for t in range(n_steps):
         wake = phase[PHASE_DELTA] == 1
@@ -201,8 +214,12 @@ def run_two_layer_steps(
             _tanh_of_affine(W_in2, r1, no_bias, mu_rec_top)
             for j in range(n_top):
                 r2[j] = mu_rec_top[j] + sigmas[SIGMA_REC_TOP] * noise_rec_top[j]
-            # generative predictions of those activities, from the parents' recognition samples
-            _tanh_of_affine(W_out1, r2, b_gen, mu_gen_middle)
+            # generative predictions of those activities, from the parents' recognition samples;
+            # on the first step after waking every latent layer predicts its previous activity
+            if just_woke:
+                mu_gen_middle[:] = r1_previous
+            else:
+                _tanh_of_affine(W_out1, r2, b_gen, mu_gen_middle)
             _linear(W_out0, r1, prediction)
         else:
             # generative pass top-down sets the activities
@@ -256,27 +273,34 @@ def run_two_layer_steps(
             for i in range(n_in):
                 error_in[i] = (x[t, i] if wake else s[i]) - prediction[i]
             r1_pre = r1
-            if reinforce and stimulus_score_from_recognition and not wake:
-                # the authors' score: x_t and the recognition sample, also in sleep
+            r2_pre = r2
+            if reinforce and generative_score_from_recognition and not wake:
+                # the authors' scores: the recognition samples (and x_t), also in sleep
                 for i in range(n_in):
                     s_rec[i] = x[t, i] + sigmas[SIGMA_IN] * noise_in[i]
                 _tanh_of_affine(W_in1, s_rec, b, r1_rec)
                 for j in range(n_middle):
                     r1_rec[j] += sigmas[SIGMA_REC_MIDDLE] * noise_rec_middle[j]
+                _tanh_of_affine(W_in2, r1_rec, no_bias, r2_rec)
+                for j in range(n_top):
+                    r2_rec[j] += sigmas[SIGMA_REC_TOP] * noise_rec_top[j]
                 _linear(W_out0, r1_rec, error_in)
                 for i in range(n_in):
                     error_in[i] = x[t, i] - error_in[i]
+                _tanh_of_affine(W_out1, r2_rec, b_gen, mu_gen_middle_rec)
+                _tanh_error(r1_rec, mu_gen_middle_rec, g_middle)
                 r1_pre = r1_rec
+                r2_pre = r2_rec
 
         if learn and not reinforce:
             # impression learning: each stream learns to predict the activities the other set
             if wake:
                 _add_outer(W_out0, eta, error_in, r1)
-                _add_outer(W_out1, eta, g_middle, r2)
-                for j in range(n_middle):
-                    b_gen[j] += eta * g_middle[j]
-                # NOTE: on the first step after waking only D's update is skipped, as in the one-layer kernel
+                # the latent layers make no generative update on the first step after waking
                 if not just_woke:
+                    _add_outer(W_out1, eta, g_middle, r2)
+                    for j in range(n_middle):
+                        b_gen[j] += eta * g_middle[j]
                     for j in range(n_top):
                         d[j] += eta * score_d[j]
             else:
@@ -293,11 +317,15 @@ def run_two_layer_steps(
                     reward_loss -= (r1[j] - mu_rec_middle[j]) * inv_var_rec_middle
                 for j in range(n_top):
                     reward_loss -= (r2[j] - mu_rec_top[j]) * inv_var_rec_top
-            reward = reward_sign * (reward_loss - baseline[0])
-            baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+            if baseline_updated_first:
+                baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+                reward = reward_sign * (reward_loss - baseline[0])
+            else:
+                reward = reward_sign * (reward_loss - baseline[0])
+                baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
             delta = 1.0 if wake else 0.0
             sleep = 1.0 - delta
-            direct_d = 0.0 if just_woke else delta
+            direct_latent_gen = 0.0 if just_woke else delta
 
             # recognition weights: the score joins the trace in wake and is IL's update in sleep
             _reinforce_matrix(W_in1, e_W_in1, u_middle, s, delta, sleep, trace_decay, reward, eta)
@@ -305,11 +333,12 @@ def run_two_layer_steps(
             _reinforce_matrix(W_in2, e_W_in2, u_top, r1, delta, sleep, trace_decay, reward, eta)
             # generative weights: IL's update in wake, the score joins the trace in sleep
             _reinforce_matrix(W_out0, e_W_out0, error_in, r1_pre, sleep, delta, trace_decay, reward, eta)
-            _reinforce_matrix(W_out1, e_W_out1, g_middle, r2, sleep, delta, trace_decay, reward, eta)
-            _reinforce_vector(b_gen, e_b_gen, g_middle, sleep, delta, trace_decay, reward, eta)
-            _reinforce_vector(d, e_d, score_d, sleep, direct_d, trace_decay, reward, eta)
+            _reinforce_matrix(W_out1, e_W_out1, g_middle, r2_pre, sleep, direct_latent_gen, trace_decay, reward, eta)
+            _reinforce_vector(b_gen, e_b_gen, g_middle, sleep, direct_latent_gen, trace_decay, reward, eta)
+            _reinforce_vector(d, e_d, score_d, sleep, direct_latent_gen, trace_decay, reward, eta)
 
         # state for the next step
+        r1_previous[:] = r1
         r2_previous[:] = r2
         advance_phase(phase, switch_period, switching)
     return -1
@@ -350,6 +379,7 @@ class TwoLayerNetwork:
     W_out1: np.ndarray  # (n_middle, n_top) generative weights of the middle layer
     b_gen: np.ndarray  # (n_middle,) generative bias of the middle layer
     d: np.ndarray  # (n_top,) diagonal of the top-layer dynamics D
+    r1_previous: np.ndarray  # (n_middle,) previous mixed middle-layer activity
     r2_previous: np.ndarray  # (n_top,) previous mixed top-layer activity
     phase: np.ndarray  # int64 (3,): delta (1 wake), steps in phase, just woke
     traces: tuple  # REINFORCE eligibility traces, shaped like the weights (WEIGHT_NAMES order)
@@ -381,9 +411,11 @@ class TwoLayerNetwork:
     def from_weights(cls, weights):
         """Build a network at rest (in wake, traces and baseline 0) from a dict keyed by WEIGHT_NAMES."""
         arrays = [np.array(weights[name], dtype=np.float64) for name in WEIGHT_NAMES]
+        n_middle = arrays[1].size
         n_top = arrays[-1].size
         network = cls(
             *arrays,
+            r1_previous=np.zeros(n_middle),
             r2_previous=np.zeros(n_top),
             phase=np.zeros(3, dtype=np.int64),
             traces=tuple(np.zeros_like(array) for array in arrays),
@@ -398,6 +430,7 @@ class TwoLayerNetwork:
 
     def reset_state(self, wake=True, reset_traces=True):
         """Set all activities to 0 and start a phase; reset_traces also zeroes the REINFORCE traces."""
+        self.r1_previous[:] = 0.0
         self.r2_previous[:] = 0.0
         self.phase[:] = 0
         self.phase[PHASE_DELTA] = 1 if wake else 0
@@ -407,6 +440,7 @@ class TwoLayerNetwork:
 
     def copy(self):
         copied = TwoLayerNetwork.from_weights(self.weights())
+        copied.r1_previous[:] = self.r1_previous
         copied.r2_previous[:] = self.r2_previous
         copied.phase[:] = self.phase
         for target, source in zip(copied.traces, self.traces, strict=True):
@@ -446,6 +480,7 @@ class TwoLayerNetwork:
         first_bad_step = run_two_layer_steps(
             x,
             self.weight_arrays(),
+            self.r1_previous,
             self.r2_previous,
             self.phase,
             kernel_sigmas(params),
@@ -460,7 +495,8 @@ class TwoLayerNetwork:
             BASELINE_RATE,
             variant.reward_sign,
             variant.square_latent_wake_term,
-            variant.stimulus_score_from_recognition,
+            variant.generative_score_from_recognition,
+            variant.baseline_updated_first,
             rng,
             losses,
             records["s"],

@@ -150,15 +150,15 @@ def test_figure2_entry_points_write_results(figure2_runs):
         "SNR_array1_seed1.npz",
         "SNR_original_array1_seed1.npz",
         "dimensionality_array1_seed1.npz",
-        "dimensionality_array6_seed6.npz",
+        "dimensionality_array6_seed1.npz",
         "dimensionality_bp_array1_seed1.npz",
-        "lr_optim_array30_seed30.npz",
-        "lr_optim_array3_seed3.npz",
+        "lr_optim_array30_seed1.npz",
+        "lr_optim_array3_seed1.npz",
     ]
-    reinforce_run = load_result(data_dir / "dimensionality_array6_seed6.npz")
+    reinforce_run = load_result(data_dir / "dimensionality_array6_seed1.npz")
     assert reinforce_run["algorithm"] == "reinforce"
     assert reinforce_run["params"]["eta"] == reinforce_run["params"]["eta_reinforce"]
-    grid_run = load_result(data_dir / "lr_optim_array30_seed30.npz")
+    grid_run = load_result(data_dir / "lr_optim_array30_seed1.npz")
     assert grid_run["algorithm"] == "reinforce"
     assert grid_run["params"]["eta"] == pytest.approx(1e-7)
     snr_run = load_result(data_dir / "SNR_original_array1_seed1.npz")

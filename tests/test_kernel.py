@@ -1,5 +1,6 @@
 """The compiled loop against independent references: autograd gradients, a plain step, the phase schedule."""
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -217,3 +218,27 @@ def test_kernel_stops_at_first_non_finite_loss():
     losses, _, bad = network.run(x, dict(SIGMAS, eta=1e-3, switch_period=1), rng, learn=True, switching=True)
     assert bad == 17
     assert np.all(np.isfinite(losses[:17]))
+
+
+def test_fast_tanh_within_four_ulp_of_libm():
+    @numba.njit
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = kernels.fast_tanh(x[i])
+
+    grid = np.linspace(-25.0, 25.0, 200_001)
+    tiny = np.logspace(-300, 1.5, 20_000)
+    x = np.concatenate([grid, tiny, -tiny, [0.0, -0.0, 5e-324]])
+    out = np.empty_like(x)
+    apply(x, out)
+    expected = np.tanh(x)
+    ulps = np.abs(out - expected) / np.spacing(np.abs(expected))
+    assert ulps.max() <= 4
+    assert np.signbit(out[-2])
+
+    special = np.array([np.inf, -np.inf, np.nan])
+    out = np.empty(3)
+    apply(special, out)
+    assert out[0] == 1.0
+    assert out[1] == -1.0
+    assert np.isnan(out[2])

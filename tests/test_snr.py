@@ -158,8 +158,8 @@ def test_snr_repeatable(sweep_folder, tmp_path):
 
 
 def test_dimensionality_reinforce_uses_its_rate(sweep_folder):
-    corrected = load_result(sweep_folder / "dimensionality_array6_seed6.npz")
-    original = load_result(sweep_folder / "dimensionality_original_array6_seed6.npz")
+    corrected = load_result(sweep_folder / "dimensionality_array6_seed1.npz")
+    original = load_result(sweep_folder / "dimensionality_original_array6_seed1.npz")
     assert corrected["algorithm"] == "reinforce"
     assert corrected["params"]["eta"] == corrected["params"]["eta_reinforce"]
     assert original["params"]["eta"] == 10**-9.5
@@ -179,13 +179,13 @@ def test_figure2_drawn_for_both_variants(sweep_folder, tmp_path, caplog):
 
 
 def test_figure2_counts_diverged_runs_as_failed(sweep_folder, tmp_path, caplog):
-    diverged = load_result(sweep_folder / "lr_optim_array21_seed21.npz")
+    diverged = load_result(sweep_folder / "lr_optim_array21_seed1.npz")
     diverged["status"] = "diverged"
-    save_result(sweep_folder / "lr_optim_array22_seed22.npz", diverged)
+    save_result(sweep_folder / "lr_optim_array22_seed1.npz", diverged)
     with caplog.at_level(logging.WARNING, logger="impression"):
         fig2.draw(sweep_folder, tmp_path, "corrected")
-    assert "lr_optim_array22_seed22.npz: status 'diverged', counted as a failed run" in caplog.text
-    (sweep_folder / "lr_optim_array22_seed22.npz").unlink()
+    assert "lr_optim_array22_seed1.npz: status 'diverged', counted as a failed run" in caplog.text
+    (sweep_folder / "lr_optim_array22_seed1.npz").unlink()
 
 
 def test_figure2_without_results_raises(tmp_path):

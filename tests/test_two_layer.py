@@ -120,12 +120,39 @@ def test_wake_updates_are_scaled_generative_gradients():
         assert np.all(changes[name] == 0), name
 
 
-def test_first_wake_step_skips_dynamics_update():
+def test_first_wake_step_skips_latent_generative_updates():
     rng = np.random.default_rng(2)
     network = random_network(rng)
     changes, _, _, _ = one_step(network, rng.normal(0, 0.5, N_IN), wake=True, just_woke=True)
-    assert np.all(changes["D"] == 0)
+    for name in ("W_out1", "b_gen", "D"):
+        assert np.all(changes[name] == 0), name
     assert np.any(changes["W_out0"] != 0)
+
+
+def test_first_wake_step_predicts_previous_activities():
+    # eta = 0: the loss of the step after waking, against the closed form with the previous
+    # activities as both latent layers' generative predictions
+    rng = np.random.default_rng(12)
+    network = random_network(rng)
+    network.r1_previous[:] = rng.normal(0, 0.5, N_MIDDLE)
+    r1_previous, r2_previous = network.r1_previous.copy(), network.r2_previous.copy()
+    network.phase[:] = [1, 0, 1]
+    x_t = rng.normal(0, 0.5, N_IN)
+    losses, records, _ = network.run(
+        x_t[np.newaxis, :], dict(PARAMS, eta=0.0), np.random.default_rng(3), learn=False, switching=False,
+        record=("s", "r1", "r2"),
+    )  # fmt: skip
+    w = network.weights()
+    s, r1, r2 = records["s"][0], records["r1"][0], records["r2"][0]
+    expected = (
+        np.sum((s - w["W_out0"] @ r1) ** 2) / PARAMS["sigma_obs"] ** 2
+        - np.sum((s - x_t) ** 2) / PARAMS["sigma_in"] ** 2
+        + np.sum((r1 - r1_previous) ** 2) / PARAMS["sigma_gen_middle"] ** 2
+        - np.sum((r1 - np.tanh(w["W_in1"] @ s + w["b"])) ** 2) / PARAMS["sigma_rec_middle"] ** 2
+        + np.sum((r2 - r2_previous) ** 2) / PARAMS["sigma_gen"] ** 2
+        - np.sum((r2 - np.tanh(w["W_in2"] @ r1)) ** 2) / PARAMS["sigma_rec"] ** 2
+    )
+    assert losses[0] == pytest.approx(expected, rel=1e-9)
 
 
 ####################################################################
@@ -144,6 +171,7 @@ class ReferenceNetwork:
         self.eta = eta
         self.rule = rule
         self.variant = VARIANTS[variant]
+        self.r1_previous = np.zeros(self.w["b"].size)
         self.r2_previous = np.zeros(self.w["D"].size)
         self.traces = {name: np.zeros_like(value) for name, value in self.w.items()}
         self.baseline = 0.0
@@ -172,10 +200,11 @@ class ReferenceNetwork:
         r1 = delta * r1_rec + (1 - delta) * r1_gen
         r2 = delta * r2_rec + (1 - delta) * r2_gen
 
-        # means of both streams at the mixed activities
+        # means of both streams at the mixed activities; after waking the middle layer's
+        # generative prediction is its previous activity
         mu_rec1 = np.tanh(w["W_in1"] @ s + w["b"])
         mu_rec2 = np.tanh(w["W_in2"] @ r1)
-        mu_gen1 = np.tanh(w["W_out1"] @ r2 + w["b_gen"])
+        mu_gen1 = self.r1_previous if self.just_woke else np.tanh(w["W_out1"] @ r2 + w["b_gen"])
         prediction = w["W_out0"] @ r1
 
         # loss of every layer
@@ -199,12 +228,16 @@ class ReferenceNetwork:
             "b_gen": g1,
             "D": (r2 - w["D"] * self.r2_previous) * self.r2_previous,
         }
-        if self.variant.stimulus_score_from_recognition:
+        if self.variant.generative_score_from_recognition:
             scores["W_out0"] = np.outer(x_t - w["W_out0"] @ r1_rec, r1_rec)
+            g1_rec = tanh_error(r1_rec, np.tanh(w["W_out1"] @ r2_rec + w["b_gen"]))
+            scores["W_out1"] = np.outer(g1_rec, r2_rec)
+            scores["b_gen"] = g1_rec
         il_wake = {name: scores[name] for name in ("W_out1", "b_gen", "D")}
         il_wake["W_out0"] = np.outer(x_t - prediction, r1)
         if self.just_woke:
-            il_wake["D"] = np.zeros_like(il_wake["D"])
+            for name in ("W_out1", "b_gen", "D"):
+                il_wake[name] = np.zeros_like(il_wake[name])
         il_sleep = {name: scores[name] for name in ("W_in1", "b", "W_in2")}
 
         if self.rule == "impression":
@@ -221,8 +254,12 @@ class ReferenceNetwork:
                     - np.sum(r1 - mu_rec1) / p["sigma_rec_middle"] ** 2
                     - np.sum(r2 - mu_rec2) / p["sigma_rec"] ** 2
                 )
-            advantage = reward_loss - self.baseline
-            self.baseline = (1 - BASELINE_RATE) * self.baseline + BASELINE_RATE * reward_loss
+            if self.variant.baseline_updated_first:
+                self.baseline = (1 - BASELINE_RATE) * self.baseline + BASELINE_RATE * reward_loss
+                advantage = reward_loss - self.baseline
+            else:
+                advantage = reward_loss - self.baseline
+                self.baseline = (1 - BASELINE_RATE) * self.baseline + BASELINE_RATE * reward_loss
             coefficient = self.variant.reward_sign * advantage
             for name in WEIGHT_NAMES:
                 recognition = name in il_sleep
@@ -232,6 +269,7 @@ class ReferenceNetwork:
                 w[name] += self.eta * (direct + coefficient * self.traces[name])
 
         # next step's state and phase
+        self.r1_previous = r1
         self.r2_previous = r2
         self.just_woke = False
         self.counter += 1
