@@ -11,6 +11,7 @@ n_neurons = 2^k. Parameters are in il_exp_params_bp.py. Examples:
 
     python il_backprop.py --array-num 3
     python il_backprop.py --array-num 1 --n_train=20000 --lr=1e-5
+    python il_backprop.py --array 1-5 --jobs 2      # all five sizes, two at a time
 
 In Spyder, edit il_exp_params_bp.py and Run this file (array index 1, or
 SLURM_ARRAY_TASK_ID when set). On a SLURM cluster the array index comes
@@ -28,16 +29,32 @@ from pathlib import Path
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from impression.config import build_parser, split_overrides  # noqa: E402
-from impression.errors import UserError  # noqa: E402
+from impression.config import build_parser, load_param_module, split_overrides  # noqa: E402
+from impression.errors import ConfigError, UserError  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
+from impression.sweep import add_sweep_arguments, parse_array_spec, resolve_backprop, run_sweep  # noqa: E402
 
 
 def main(argv=None):
     configure_logging()
-    parser = build_parser("Run the backprop control and save its result under data/.", "il_exp_params_bp.py")
+    parser = build_parser(
+        "Run the backprop control, or a sweep of array indices, and save the results under data/.",
+        "il_exp_params_bp.py",
+    )
+    add_sweep_arguments(parser)
     args, rest = parser.parse_known_args(argv)
     try:
+        if args.array is not None:
+            if args.array_num is not None:
+                raise ConfigError("--array-num selects one run and --array a sweep; pass only one of them")
+            module = load_param_module("il_exp_params_bp")
+            mode = args.mode or module.mode
+            indices = parse_array_spec(args.array, mode, module)
+            return run_sweep(
+                mode, indices, args.jobs, args.overwrite, rest, args.seed, Path(__file__).resolve(), module,
+                resolve_backprop,
+            )  # fmt: skip
+
         # imported here so that --help returns without importing torch
         from impression.backprop import resolve_backprop_params, run_and_save
 

@@ -36,10 +36,9 @@ from impression.data import LatentProcess, draw_mixing_matrix, draw_sequence
 from impression.errors import ConfigError, DivergenceError
 from impression.progress import log, progress_bar
 from impression.simulation import spawn_seeds
-from impression.storage import result_path, save_result
+from impression.storage import run_result_path, save_result
 
 PARAM_MODULE = "il_exp_params_bp"
-RESULT_TAG = "bp"
 CHUNK_STEPS = 10_000  # training steps whose data and noise are drawn at once
 DTYPE = torch.float64
 
@@ -446,8 +445,7 @@ def simulate(params, progress=True):
 def run_and_save(params, progress=True):
     """Run, save the result file and return its path; raise DivergenceError after saving a diverged run."""
     result = simulate(params, progress)
-    path = result_path(params["data_dir"], params["mode"], params["array_num"], params["seed"], tag=RESULT_TAG)
-    save_result(path, result)
+    path = save_result(run_result_path(params), result)
     log.info("saved %s (%.1f s)", path, result["timing"]["wall_seconds"])
     if result["status"] == "diverged":
         step = result["divergence"]["step"]

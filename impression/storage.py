@@ -139,11 +139,14 @@ def result_path(data_dir, mode, array_num, seed, tag=""):
 def run_result_path(params):
     """Return the result file path of the run that params describe.
 
-    Runs whose numbers depend on the REINFORCE variant (REINFORCE training,
-    and every SNR run, which compares the rules) get the tag 'original'
-    with the authors' rule, so both variants' files sit side by side.
+    Backprop-control runs get the tag 'bp'. Runs whose numbers depend on
+    the REINFORCE variant (REINFORCE training, and every SNR run, which
+    compares the rules) get the tag 'original' with the authors' rule, so
+    both variants' files sit side by side.
     """
-    uses_reinforce = params.get("algorithm") == "reinforce" or params.get("mode") == "SNR"
-    original = uses_reinforce and params.get("reinforce_variant") == "original"
-    tag = "original" if original else ""
+    tag = ""
+    if params.get("algorithm") == "backprop":
+        tag = "bp"
+    elif params.get("algorithm") == "reinforce" or params.get("mode") == "SNR":
+        tag = "original" if params.get("reinforce_variant") == "original" else ""
     return result_path(params["data_dir"], params["mode"], params["array_num"], params["seed"], tag)

@@ -1,8 +1,9 @@
 """Run a parameter sweep: several array indices of one mode, each as its own process.
 
 A sweep is the local counterpart of a SLURM array job. Every array index
-runs as ``python impression_learning.py --mode MODE --array-num I ...``, at
-most ``jobs`` at a time. A task whose result file already exists is skipped,
+runs as ``python impression_learning.py --mode MODE --array-num I ...``
+(or ``il_backprop.py`` for the backprop control), at most ``jobs`` at a
+time. A task whose result file already exists is skipped,
 so rerunning a sweep that failed or was interrupted runs only the missing
 tasks. Result files are written atomically (``impression.storage``), so a
 killed task leaves no partial result behind.
@@ -12,8 +13,9 @@ Command line (the same functions back ``impression_learning.py --array``):
     python -m impression.sweep run --mode switch_period --array 1-11 --jobs 2 --n_train=100000
     python -m impression.sweep result-exists --mode standard --array-num 3 --n_train=2000
 
-``result-exists`` prints the run's result file path. It exits 0 when that
-file exists, 1 when it does not and 2 on invalid input. slurm/il_array.sbatch
+``result-exists`` prints the run's result file path (``--script
+il_backprop.py`` for the backprop control). It exits 0 when that file
+exists, 1 when it does not and 2 on invalid input. slurm/il_array.sbatch
 calls it to skip the finished tasks of a requeued or resubmitted array.
 """
 
@@ -41,6 +43,20 @@ from impression.progress import configure_logging, log
 from impression.storage import run_result_path
 
 ENTRY_POINT = PROJECT_ROOT / "impression_learning.py"
+
+
+def resolve_backprop(mode, array_num=None, seed=None, overrides=None, module=None):
+    """Resolve the parameters of one backprop-control run (module is ignored: il_exp_params_bp is read)."""
+    from impression.backprop import resolve_backprop_params
+
+    return resolve_backprop_params(mode, array_num, seed, overrides)
+
+
+# Entry-point script -> (its parameter module, the function that resolves one run's parameters).
+SCRIPTS = {
+    "impression_learning.py": ("il_exp_params", resolve_params),
+    "il_backprop.py": ("il_exp_params_bp", resolve_backprop),
+}
 
 # Thread pools of the numerical libraries. Each task gets one thread unless
 # the user set a value, so `jobs` parallel tasks use about `jobs` cores.
@@ -120,13 +136,13 @@ def _parse_array_item(item, mode, low, high):
 # ---------------------------------------------------------------------------
 
 
-def task_result_path(mode, array_num, seed=None, overrides=None, module=None):
-    """Return the result file path that impression_learning.py writes for this run.
+def task_result_path(mode, array_num, seed=None, overrides=None, module=None, resolve=resolve_params):
+    """Return the result file path that the entry point of resolve writes for this run.
 
     overrides maps parameter names to command-line strings or values, as
     for ``resolve_params``; ConfigError reports invalid ones.
     """
-    params = resolve_params(mode, array_num, seed, overrides, module)
+    params = resolve(mode, array_num, seed, overrides, module)
     return run_result_path(params)
 
 
@@ -185,7 +201,7 @@ def task_command(mode, array_num, passthrough_args, seed=None, entry_point=None)
     return command + list(passthrough_args)
 
 
-def plan_tasks(mode, indices, overwrite, passthrough_args, seed=None, module=None):
+def plan_tasks(mode, indices, overwrite, passthrough_args, seed=None, module=None, resolve=resolve_params):
     """Resolve every index's parameters and result file, and split the indices into pending and skipped.
 
     Raises ConfigError for invalid overrides before any task starts.
@@ -194,7 +210,7 @@ def plan_tasks(mode, indices, overwrite, passthrough_args, seed=None, module=Non
     overrides = split_overrides(passthrough_args)
     state = SweepState()
     for array_num in indices:
-        params = resolve_params(mode, array_num, seed, overrides, module)
+        params = resolve(mode, array_num, seed, overrides, module)
         result_file = run_result_path(params)
         log_file = Path(params["data_dir"]) / "logs" / f"{result_file.stem}.log"
         task = Task(array_num, result_file, log_file)
@@ -205,7 +221,9 @@ def plan_tasks(mode, indices, overwrite, passthrough_args, seed=None, module=Non
     return state
 
 
-def run_sweep(mode, indices, jobs, overwrite, passthrough_args, seed=None, entry_point=None, module=None):
+def run_sweep(
+    mode, indices, jobs, overwrite, passthrough_args, seed=None, entry_point=None, module=None, resolve=resolve_params
+):
     """Run the array indices of mode as subprocesses, at most jobs at a time, and return the exit status.
 
     passthrough_args are the '--key=value' overrides given to every task.
@@ -214,15 +232,16 @@ def run_sweep(mode, indices, jobs, overwrite, passthrough_args, seed=None, entry
     A failed task does not stop the others. Returns 0 when every task
     succeeded or was skipped, 1 when any failed, and 128 + the signal
     number after SIGINT or SIGTERM, which terminate the running tasks.
-    entry_point replaces impression_learning.py, for tests. Raises
-    ConfigError for invalid input before any task starts.
+    entry_point replaces impression_learning.py (il_backprop.py runs the
+    backprop control, with resolve=resolve_backprop and its parameter
+    module). Raises ConfigError for invalid input before any task starts.
     """
     configure_logging()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs {jobs!r} is invalid; expected a positive integer")
     if not indices:
         raise ConfigError(f"no array indices to run for mode {mode!r}")
-    state = plan_tasks(mode, indices, overwrite, passthrough_args, seed, module)
+    state = plan_tasks(mode, indices, overwrite, passthrough_args, seed, module, resolve)
     total = len(state.pending)
     log.info(
         "sweep %s: %d tasks to run, %d skipped (result exists), %d at a time",
@@ -476,19 +495,27 @@ def main(argv=None):
         add_help=False,
     )
     add_sweep_arguments(run_parser)
-    commands.add_parser(
+    exists_parser = commands.add_parser(
         "result-exists",
         help="exit 0 when the result file of one run exists, 1 when it does not",
         parents=[build_parser("")],
         add_help=False,
     )
+    for subparser in (run_parser, exists_parser):
+        subparser.add_argument(
+            "--script",
+            choices=sorted(SCRIPTS),
+            default="impression_learning.py",
+            help="entry point whose runs these are; default: %(default)s",
+        )
     args, rest = parser.parse_known_args(argv)
     try:
-        module = load_param_module()
+        module_name, resolve = SCRIPTS[args.script]
+        module = load_param_module(module_name)
         mode = args.mode or module.mode
         if args.command == "result-exists":
             array_num = array_num_from_environment(args.array_num)
-            path = task_result_path(mode, array_num, args.seed, split_overrides(rest), module)
+            path = task_result_path(mode, array_num, args.seed, split_overrides(rest), module, resolve)
             print(path)
             return 0 if path.is_file() else 1
         if args.array is None:
@@ -496,7 +523,9 @@ def main(argv=None):
         if args.array_num is not None:
             raise ConfigError("--array-num selects one run; a sweep takes --array SPEC, for example --array 1-11")
         indices = parse_array_spec(args.array, mode, module)
-        return run_sweep(mode, indices, args.jobs, args.overwrite, rest, seed=args.seed, module=module)
+        return run_sweep(
+            mode, indices, args.jobs, args.overwrite, rest, args.seed, PROJECT_ROOT / args.script, module, resolve
+        )
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

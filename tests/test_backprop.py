@@ -246,3 +246,18 @@ def test_entry_point_rejects_bad_input(tmp_path, arguments, fragment):
     assert fragment in completed.stderr
     assert "error:" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_entry_point_sweep_runs_then_skips(tmp_path):
+    arguments = ("il_backprop.py", "--array", "1-2", "--jobs", "2", "--n_train=2000", "--n_test=500")
+    completed = run_script(*arguments, f"--data_dir={tmp_path}")
+    assert completed.returncode == 0, completed.stderr
+    paths = [tmp_path / f"dimensionality_bp_array{k}_seed1.npz" for k in (1, 2)]
+    sizes = [load_result(path)["params"]["n_in"] for path in paths]
+    assert sizes == [4, 8]
+    written = [path.stat().st_mtime_ns for path in paths]
+
+    rerun = run_script(*arguments, f"--data_dir={tmp_path}")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "0 done, 2 skipped" in rerun.stderr
+    assert [path.stat().st_mtime_ns for path in paths] == written

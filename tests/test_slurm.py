@@ -29,11 +29,12 @@ JOB_TIMEOUT_S = 180
 TINY = ["--n_train=2000", "--n_test=500"]
 
 
-def submit_array(data_dir, log_dir):
-    """Submit the tiny standard-mode array and return its job id."""
+def submit_array(data_dir, log_dir, mode="standard", script="impression_learning.py"):
+    """Submit a tiny array of mode through the project's sbatch script and return its job id."""
     environment = dict(os.environ)
     environment.pop("SLURM_ARRAY_TASK_ID", None)
     environment["IL_PYTHON"] = sys.executable
+    environment["IL_SCRIPT"] = script
     command = [
         "sbatch",
         "--parsable",
@@ -43,7 +44,7 @@ def submit_array(data_dir, log_dir):
         # exceed a small runner's RealMemory.
         "--mem=500M",
         str(SBATCH_SCRIPT),
-        "standard",
+        mode,
         *TINY,
         f"--data_dir={data_dir}",
     ]
@@ -117,22 +118,36 @@ def test_slurm_array_runs_then_skips(tmp_path):
         assert "exists; skipping" in log_text(rerun_logs[index])
         assert results[index].stat().st_mtime_ns == finished[index]
 
-    plot_script = PROJECT_ROOT / "il_plot_generator.py"
-    if plot_script.exists():
-        plotted = subprocess.run(
-            [
-                sys.executable,
-                str(plot_script),
-                "--mode",
-                "standard",
-                f"--data_dir={data_dir}",
-                f"--figures_dir={figures_dir}",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "MPLBACKEND": "Agg"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert plotted.returncode == 0, plotted.stderr
-        assert any(figures_dir.iterdir()), f"il_plot_generator.py wrote nothing into {figures_dir}"
+    plotted = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "il_plot_generator.py"),
+            "--mode",
+            "standard",
+            f"--data_dir={data_dir}",
+            f"--figures_dir={figures_dir}",
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert plotted.returncode == 0, plotted.stderr
+    for suffix in ("png", "pdf"):
+        assert (figures_dir / f"figure1.{suffix}").stat().st_size > 10_000
+
+
+def test_slurm_array_runs_backprop_control(tmp_path):
+    data_dir = tmp_path / "data"
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    job_id = submit_array(data_dir, log_dir, mode="dimensionality", script="il_backprop.py")
+    wait_for_job(job_id)
+    logs = task_logs(log_dir, job_id)
+    states = task_states(job_id)
+    for index in INDICES:
+        assert states.get(index) == ("COMPLETED", "0:0"), f"task {index}: {states.get(index)}\n{log_text(logs[index])}"
+        result = load_result(result_path(data_dir, "dimensionality", index, 1, tag="bp"))
+        assert result["algorithm"] == "backprop"
+        assert result["params"]["n_in"] == 2 ** (index + 1)
