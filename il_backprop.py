@@ -30,9 +30,15 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from impression.config import build_parser, load_param_module, split_overrides  # noqa: E402
-from impression.errors import ConfigError, UserError  # noqa: E402
+from impression.errors import UserError  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
-from impression.sweep import add_sweep_arguments, parse_array_spec, resolve_backprop, run_sweep  # noqa: E402
+from impression.sweep import (  # noqa: E402
+    add_sweep_arguments,
+    check_sweep_arguments,
+    parse_array_spec,
+    resolve_backprop,
+    run_sweep,
+)
 
 
 def main(argv=None):
@@ -44,9 +50,8 @@ def main(argv=None):
     add_sweep_arguments(parser)
     args, rest = parser.parse_known_args(argv)
     try:
+        check_sweep_arguments(args)
         if args.array is not None:
-            if args.array_num is not None:
-                raise ConfigError("--array-num selects one run and --array a sweep; pass only one of them")
             module = load_param_module("il_exp_params_bp")
             mode = args.mode or module.mode
             indices = parse_array_spec(args.array, mode, module)
@@ -64,6 +69,9 @@ def main(argv=None):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -9,20 +9,22 @@ and PDF. The mode is ``mode`` in il_exp_params.py, or ``--mode``:
 
     python il_plot_generator.py                      # Figure 1 from standard-mode results
     python il_plot_generator.py --mode SNR           # Figure 2 (SNR, dimensionality and lr_optim results)
-    python il_plot_generator.py --mode standard --data_dir=/scratch/il/data
+    python il_plot_generator.py --mode standard --data_dir=/scratch/il/data --figures_dir=/scratch/il/figures
 
 With several seeds present, curves show mean +- SEM across them.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from impression.config import build_parser, load_param_module, resolve_params, split_overrides  # noqa: E402
+from impression.config import absolute_path, load_param_module  # noqa: E402
 from impression.errors import ConfigError, UserError  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
+from impression.storage import check_output_folder  # noqa: E402
 
 
 def draw_figure1(params, module):
@@ -66,17 +68,51 @@ FIGURES = {
 }
 
 
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        description="Draw the figure of a mode from its result files in data/.", allow_abbrev=False
+    )
+    parser.add_argument("--mode", help="mode whose figure to draw; default: mode in il_exp_params.py")
+    parser.add_argument(
+        "--data_dir", "--data-dir", help="folder of the result files; default: data_dir in il_exp_params.py (data/)"
+    )
+    parser.add_argument(
+        "--figures_dir",
+        "--figures-dir",
+        help="folder the PNG and PDF files go to; default: figures_dir in il_exp_params.py (figures/)",
+    )
+    return parser.parse_args(argv)
+
+
+def resolve_folders(args, module):
+    """Return {'mode', 'data_dir', 'figures_dir'} of the figure to draw; raise UserError for invalid input."""
+    mode = args.mode or module.mode
+    if not isinstance(mode, str) or mode not in FIGURES:
+        raise ConfigError(f"no figure for mode {mode!r}; modes with a figure: {', '.join(FIGURES)}")
+    defaults = dict(module.COMMON, **module.PARAMS[mode])
+    folders = {"mode": mode}
+    for key in ("data_dir", "figures_dir"):
+        value = getattr(args, key)
+        value = defaults[key] if value is None else value
+        if not str(value).strip():
+            raise ConfigError(f"--{key}= is empty; give a folder")
+        folders[key] = str(absolute_path(value))
+    if not Path(folders["data_dir"]).is_dir():
+        raise UserError(
+            f"data folder not found: {folders['data_dir']}; run python impression_learning.py --mode {mode} "
+            "first, or pass --data_dir=PATH"
+        )
+    check_output_folder(folders["figures_dir"], "figures_dir")
+    return folders
+
+
 def main(argv=None):
     configure_logging()
-    parser = build_parser("Draw the figure of a mode from its result files in data/.")
-    args, rest = parser.parse_known_args(argv)
+    args = parse_arguments(argv)
     try:
         module = load_param_module()
-        mode = args.mode or module.mode
-        params = resolve_params(mode, args.array_num, args.seed, split_overrides(rest), module)
-        if mode not in FIGURES:
-            raise ConfigError(f"no figure for mode {mode!r} yet; modes with a figure: {', '.join(FIGURES)}")
-        FIGURES[mode](params, module)
+        params = resolve_folders(args, module)
+        FIGURES[params["mode"]](params, module)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

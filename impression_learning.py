@@ -27,11 +27,17 @@ from pathlib import Path
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from impression.config import build_parser, load_param_module, resolve_params, split_overrides  # noqa: E402
+from impression.config import (  # noqa: E402
+    build_parser,
+    learning_rate_key,
+    load_param_module,
+    resolve_params,
+    split_overrides,
+)
 from impression.errors import ConfigError, DivergenceError, UserError  # noqa: E402
 from impression.progress import configure_logging, log  # noqa: E402
-from impression.storage import run_result_path, save_result  # noqa: E402
-from impression.sweep import add_sweep_arguments, parse_array_spec, run_sweep  # noqa: E402
+from impression.storage import check_output_folder, run_result_path, save_result_safely  # noqa: E402
+from impression.sweep import add_sweep_arguments, check_sweep_arguments, parse_array_spec, run_sweep  # noqa: E402
 
 
 def run_synthetic(params):
@@ -68,16 +74,31 @@ def run_and_save(params):
     runner = RUNNERS.get(params["mode"])
     if runner is None:
         raise ConfigError(f"mode {params['mode']!r} has no runner; modes: {', '.join(RUNNERS)}")
+    path = run_result_path(params)
+    check_output_folder(path.parent, "data_dir")
+    if path.is_file():
+        log.warning("%s exists; this run replaces it and moves it to %s", path, path.parent / "replaced")
+
     result = runner(params)
-    path = save_result(run_result_path(params), result)
+    save_result_safely(path, result)
     log.info("saved %s (%.1f s)", path, result["timing"]["wall_seconds"])
     if result["status"] == "diverged":
-        raise DivergenceError(
-            f"training diverged at step {result['divergence']['step']} with eta={params['eta']:g}: "
-            f"the loss or the weights became non-finite. Lower the learning rate, e.g. "
-            f"--eta={params['eta'] / 10:g}. The snapshots tested before that step are saved in {path}"
-        )
+        raise DivergenceError(divergence_message(params, result, path))
     return path
+
+
+def divergence_message(params, result, path):
+    """Return the error message of a diverged run: the step, the rate and what to change."""
+    key = learning_rate_key(params)
+    message = (
+        f"training diverged at step {result['divergence']['step']} with {key}={params[key]:g}: "
+        "the loss or the weights became non-finite. "
+    )
+    if params["mode"] == "lr_optim":
+        advice = "The array index sets the rate of this learning-rate search; the result records the divergence."
+    else:
+        advice = f"Lower the learning rate, e.g. --{key}={params[key] / 10:g}."
+    return f"{message}{advice} The snapshots tested before that step are saved in {path}"
 
 
 def main(argv=None):
@@ -89,9 +110,8 @@ def main(argv=None):
         module = load_param_module()
         mode = args.mode or module.mode
         overrides = split_overrides(rest)
+        check_sweep_arguments(args)
         if args.array is not None:
-            if args.array_num is not None:
-                raise ConfigError("--array-num selects one run and --array a sweep; pass only one of them")
             indices = parse_array_spec(args.array, mode, module)
             return run_sweep(mode, indices, args.jobs, args.overwrite, rest, seed=args.seed, module=module)
         params = resolve_params(mode, args.array_num, args.seed, overrides, module)
@@ -99,6 +119,9 @@ def main(argv=None):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
+        return 130
     return 0
 
 

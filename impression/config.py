@@ -8,20 +8,51 @@ must name a key the mode has and parse as that key's type.
 import argparse
 import importlib
 import os
+import traceback
 from pathlib import Path
 
 from impression import PROJECT_ROOT
 from impression.errors import ConfigError
+from impression.validation import check_params
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _ALGORITHM_ALIASES = {"wake_sleep": "impression"}
 
 
+# Names that every parameter file defines.
+PARAM_FILE_NAMES = ("mode", "COMMON", "PARAMS", "CHOICES", "ARRAY_RANGE", "array_params")
+
+
 def load_param_module(module_name="il_exp_params"):
-    """Import (or re-import) the parameter file, so edits made in an IDE session take effect."""
-    module = importlib.import_module(module_name)
-    return importlib.reload(module)
+    """Import (or re-import) the parameter file, so edits made in an IDE session take effect.
+
+    An error in the file (a syntax error, an undefined name, a missing
+    definition or a mode that is not a string) raises ConfigError naming
+    the file and, where Python reports one, the line.
+    """
+    try:
+        module = importlib.reload(importlib.import_module(module_name))
+    except Exception as error:  # any error raised while executing the user's file
+        raise ConfigError(f"{module_name}.py failed to load: {describe_error(error)}; fix that line") from None
+    missing = [name for name in PARAM_FILE_NAMES if not hasattr(module, name)]
+    if missing:
+        raise ConfigError(f"{module_name}.py does not define {', '.join(missing)}; restore it from git")
+    if not isinstance(module.mode, str):
+        raise ConfigError(
+            f"mode = {module.mode!r} in {module_name}.py is not a string; "
+            f"set it to one of {', '.join(map(repr, module.PARAMS))}"
+        )
+    return module
+
+
+def describe_error(error):
+    """Return 'line N: Type: message' for an exception raised while a file was executed."""
+    if isinstance(error, SyntaxError):
+        return f"line {error.lineno}: SyntaxError: {error.msg}"
+    frames = traceback.extract_tb(error.__traceback__)
+    line = f"line {frames[-1].lineno}: " if frames else ""
+    return f"{line}{type(error).__name__}: {error}"
 
 
 def array_num_from_environment(explicit=None):
@@ -69,7 +100,7 @@ def parse_value(key, text, default, choices=None):
 
 
 def split_overrides(tokens):
-    """Turn ['--key=value', ...] into {'key': 'value'}; reject any other token."""
+    """Turn ['--key=value', ...] into {'key': 'value'}; reject any other token and a key given twice."""
     overrides = {}
     for token in tokens:
         if not token.startswith("--") or "=" not in token:
@@ -77,7 +108,10 @@ def split_overrides(tokens):
                 f"unrecognised argument {token!r}; parameters are set as --key=value, for example --n_train=100000"
             )
         key, text = token[2:].split("=", 1)
-        overrides[key.replace("-", "_")] = text
+        key = key.replace("-", "_")
+        if key in overrides:
+            raise ConfigError(f"--{key} is given twice ({overrides[key]} and {text}); pass it once")
+        overrides[key] = text
     return overrides
 
 
@@ -88,15 +122,17 @@ def resolve_params(mode, array_num=None, seed=None, overrides=None, module=None)
     of the right type already (from Python callers, such as tests).
     """
     module = module or load_param_module()
-    if mode not in module.PARAMS:
+    if not isinstance(mode, str) or mode not in module.PARAMS:
         raise ConfigError(
             f"unknown mode {mode!r}; expected one of {', '.join(module.PARAMS)} "
             f"(set mode in {module.__name__}.py or pass --mode NAME)"
         )
+    from_environment = array_num is None and bool(os.environ.get("SLURM_ARRAY_TASK_ID"))
     array_num = array_num_from_environment(array_num)
     low, high = module.ARRAY_RANGE[mode]
     if not low <= array_num <= high:
-        raise ConfigError(f"array index {array_num} is out of range for mode {mode!r}; valid: {low}-{high}")
+        origin = " (from SLURM_ARRAY_TASK_ID)" if from_environment else ""
+        raise ConfigError(f"array index {array_num}{origin} is out of range for mode {mode!r}; valid: {low}-{high}")
 
     params = dict(module.COMMON)
     params.update(module.PARAMS[mode])
@@ -120,6 +156,7 @@ def resolve_params(mode, array_num=None, seed=None, overrides=None, module=None)
     params["mode"] = mode
     params["array_num"] = array_num
     apply_reinforce_learning_rate(params, overrides or {})
+    check_params(params)
     for key in ("data_dir", "figures_dir"):
         params[key] = str(absolute_path(params[key]))
     return params
@@ -129,18 +166,33 @@ def apply_reinforce_learning_rate(params, overrides):
     """Set eta of a REINFORCE run from eta_reinforce or eta_reinforce_original, in modes that have them.
 
     In such modes (dimensionality) 'eta' is the impression-learning rate and
-    each REINFORCE variant has its own rate, so an explicit --eta on a
-    REINFORCE run would be silently replaced; it raises ConfigError instead.
+    each REINFORCE variant has its own rate. An explicit --eta, or the other
+    variant's rate, on a REINFORCE run would be ignored, so it raises
+    ConfigError instead.
     """
     if params.get("algorithm") != "reinforce" or "eta_reinforce" not in params:
         return
-    key = "eta_reinforce_original" if params.get("reinforce_variant") == "original" else "eta_reinforce"
-    if "eta" in overrides:
-        raise ConfigError(
-            f"--eta sets the impression-learning rate of mode {params['mode']!r}, but array index "
-            f"{params['array_num']} runs REINFORCE; set its rate with --{key}=VALUE"
-        )
+    key = learning_rate_key(params)
+    other = "eta_reinforce" if key == "eta_reinforce_original" else "eta_reinforce_original"
+    for ignored in ("eta", other):
+        if ignored in overrides:
+            raise ConfigError(
+                f"--{ignored} does not set the rate of array index {params['array_num']} of mode "
+                f"{params['mode']!r}, which runs the {params['reinforce_variant']} REINFORCE rule; "
+                f"set its rate with --{key}=VALUE"
+            )
     params["eta"] = float(params[key])
+
+
+def learning_rate_key(params):
+    """Return the parameter that sets the learning rate of the run that params describe.
+
+    'eta' unless the mode gives REINFORCE runs their own rate
+    (eta_reinforce, or eta_reinforce_original for the authors' rule).
+    """
+    if params.get("algorithm") != "reinforce" or "eta_reinforce" not in params:
+        return "eta"
+    return "eta_reinforce_original" if params.get("reinforce_variant") == "original" else "eta_reinforce"
 
 
 def absolute_path(path):
@@ -154,6 +206,7 @@ def build_parser(description, param_file="il_exp_params.py"):
     parser = argparse.ArgumentParser(
         description=description,
         epilog=f"Any parameter of {param_file} can be set as --key=value, for example --n_train=100000.",
+        allow_abbrev=False,
     )
     parser.add_argument("--mode", help=f"experiment to run; default: mode in {param_file}")
     parser.add_argument("--seed", type=int, help="random seed; default: the array index")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from impression.errors import UserError
+from impression.progress import log
 
 FORMAT_NAME = "impression-learning-result"
 FORMAT_VERSION = 1
@@ -101,11 +102,35 @@ def save_result(path, result):
 
 def load_result(path):
     """Read a result file written by save_result; raise ResultFileError if it is not one."""
+    return _read(path, lambda structure, archive: _decode(structure["result"], archive))
+
+
+def load_result_header(path):
+    """Return the status and params of a result file without reading its arrays.
+
+    Returns {'status': ..., 'params': ...}; raises ResultFileError as load_result does.
+    """
+
+    def header(structure, archive):
+        result = structure["result"]
+        if not isinstance(result, dict):
+            raise ResultFileError(f"{path} is not a result file of this project (no result dict)")
+        return {"status": result.get("status"), "params": result.get("params", {})}
+
+    return _read(path, header)
+
+
+def _read(path, extract):
+    """Open a result archive, check its format and return extract(structure, archive)."""
     path = Path(path)
     if not path.is_file():
         raise ResultFileError(f"result file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            # np.load returns a plain array for a .npy file
+            raise ResultFileError(f"{path} is not a result file of this project (a .npy array, not an archive)")
+        with archive:
             if _STRUCTURE_MEMBER not in archive.files:
                 raise ResultFileError(f"{path} is not a result file of this project (no {_STRUCTURE_MEMBER} member)")
             structure = json.loads(str(archive[_STRUCTURE_MEMBER]))
@@ -116,14 +141,87 @@ def load_result(path):
                     f"{path} has result format version {structure.get('version')!r}; "
                     f"this code reads version {FORMAT_VERSION}"
                 )
-            return _decode(structure["result"], archive)
+            return extract(structure, archive)
     except ResultFileError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+    except ValueError as error:
+        # numpy reports a file that is neither .npy nor .npz (for example text,
+        # or a pickle) as a ValueError that suggests allow_pickle; never follow it.
+        raise ResultFileError(
+            f"{path} is corrupt or not a result file of this project (numpy cannot read it as an .npz archive); "
+            "delete it and rerun the run that wrote it"
+        ) from error
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
         raise ResultFileError(
             f"{path} is corrupt or not a result file of this project ({type(error).__name__}: {error}); "
             "delete it and rerun the run that wrote it"
         ) from error
+
+
+# Parameters that say where a run's files go, not what it computes.
+LOCATION_KEYS = ("data_dir", "figures_dir")
+
+
+def parameter_differences(stored, requested):
+    """Return {key: (stored value, requested value)} for the parameters that differ, ignoring LOCATION_KEYS."""
+    differences = {}
+    for key in sorted(set(stored) | set(requested)):
+        if key in LOCATION_KEYS:
+            continue
+        old, new = stored.get(key, "(absent)"), requested.get(key, "(absent)")
+        if old != new:
+            differences[key] = (old, new)
+    return differences
+
+
+def format_differences(differences, limit=4):
+    """Return 'n_train 20000 (file) vs 40000 (requested), ...' for the first limit differences."""
+    items = [f"{key} {old!r} (file) vs {new!r} (requested)" for key, (old, new) in differences.items()]
+    if len(items) > limit:
+        items = items[:limit] + [f"{len(differences) - limit} more"]
+    return ", ".join(items)
+
+
+def check_output_folder(folder, option):
+    """Create folder if needed and check that files can be written in it; raise UserError naming option if not.
+
+    Called before a run starts, so an unwritable folder stops it before any work.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise UserError(
+            f"--{option}={folder} cannot be written ({error.strerror or error}); "
+            f"choose a writable folder with --{option}=PATH"
+        ) from None
+
+
+def save_result_safely(path, result):
+    """Save result to path, keeping a file already there under <folder>/replaced/; return the path.
+
+    When path cannot be written (disk full, permissions changed during the
+    run) the result goes to the system's temporary folder instead and a
+    UserError names both paths, so a finished run is never lost.
+    """
+    path = Path(path)
+    try:
+        if path.is_file():
+            previous = path.parent / "replaced" / path.name
+            previous.parent.mkdir(exist_ok=True)
+            os.replace(path, previous)
+            log.info("moved the previous result file to %s", previous)
+        return save_result(path, result)
+    except OSError as error:
+        fallback = Path(tempfile.gettempdir()) / "impression-unsaved" / path.name
+        save_result(fallback, result)
+        raise UserError(
+            f"failed to write {path} ({error.strerror or error}); the result is saved in {fallback} instead; "
+            "move it into the data folder"
+        ) from None
 
 
 def result_path(data_dir, mode, array_num, seed, tag=""):

@@ -15,8 +15,10 @@ Command line (the same functions back ``impression_learning.py --array``):
 
 ``result-exists`` prints the run's result file path (``--script
 il_backprop.py`` for the backprop control). It exits 0 when that file
-exists, 1 when it does not and 2 on invalid input. slurm/il_array.sbatch
-calls it to skip the finished tasks of a requeued or resubmitted array.
+exists and was computed with the same parameters, 1 when it does not
+exist, 3 when it exists with other parameters and 2 on invalid input.
+slurm/il_array.sbatch calls it to skip the finished tasks of a requeued or
+resubmitted array.
 """
 
 import argparse
@@ -40,7 +42,7 @@ from impression.config import (
 )
 from impression.errors import ConfigError, UserError
 from impression.progress import configure_logging, log
-from impression.storage import run_result_path
+from impression.storage import format_differences, load_result_header, parameter_differences, run_result_path
 
 ENTRY_POINT = PROJECT_ROOT / "impression_learning.py"
 
@@ -164,10 +166,12 @@ class Task:
     result_file: Path
     log_file: Path
     process: subprocess.Popen = None
-    started_at: float = 0.0
+    started_at: float = 0.0  # time.monotonic() at the start
+    started_wall: float = 0.0  # time.time() at the start, to tell a new result file from an old one
     elapsed_s: float = 0.0
     returncode: int = None
     failure: str = ""
+    status: str = ""  # status of the task's result file: 'complete' or 'diverged'
 
 
 @dataclass
@@ -178,6 +182,7 @@ class SweepState:
     running: list = field(default_factory=list)
     done: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    diverged: list = field(default_factory=list)  # ran and saved a result whose training diverged
     failed: list = field(default_factory=list)
     interrupted: list = field(default_factory=list)
 
@@ -209,15 +214,28 @@ def plan_tasks(mode, indices, overwrite, passthrough_args, seed=None, module=Non
     module = module or load_param_module()
     overrides = split_overrides(passthrough_args)
     state = SweepState()
+    stale = []
     for array_num in indices:
         params = resolve(mode, array_num, seed, overrides, module)
         result_file = run_result_path(params)
         log_file = Path(params["data_dir"]) / "logs" / f"{result_file.stem}.log"
         task = Task(array_num, result_file, log_file)
-        if result_file.is_file() and not overwrite:
-            state.skipped.append(task)
-        else:
+        if overwrite or not result_file.is_file():
             state.pending.append(task)
+            continue
+        header = load_result_header(result_file)
+        differences = parameter_differences(header["params"], params)
+        if differences:
+            stale.append(f"{result_file.name}: {format_differences(differences)}")
+            continue
+        task.status = header["status"]
+        state.skipped.append(task)
+    if stale:
+        raise ConfigError(
+            f"{len(stale)} result files in {Path(params['data_dir'])} were computed with other parameters "
+            f"({'; '.join(stale[:3])}{'; ...' if len(stale) > 3 else ''}); rerun with --overwrite to replace them "
+            "(the old files move to replaced/), or pass another --data_dir to keep both"
+        )
     return state
 
 
@@ -227,10 +245,13 @@ def run_sweep(
     """Run the array indices of mode as subprocesses, at most jobs at a time, and return the exit status.
 
     passthrough_args are the '--key=value' overrides given to every task.
-    A task whose result file exists is skipped unless overwrite is true.
+    A task whose result file exists is skipped unless overwrite is true;
+    when that file was computed with other parameters the sweep raises
+    ConfigError before any task starts.
     Each task's stdout and stderr go to ``<data_dir>/logs/<result stem>.log``.
-    A failed task does not stop the others. Returns 0 when every task
-    succeeded or was skipped, 1 when any failed, and 128 + the signal
+    A failed task does not stop the others. A task whose training diverged
+    saved its result and counts as 'diverged', not failed. Returns 0 when
+    no task failed, 1 when any failed, and 128 + the signal
     number after SIGINT or SIGTERM, which terminate the running tasks.
     entry_point replaces impression_learning.py (il_backprop.py runs the
     backprop control, with resolve=resolve_backprop and its parameter
@@ -238,7 +259,7 @@ def run_sweep(
     """
     configure_logging()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError(f"--jobs {jobs!r} is invalid; expected a positive integer")
+        raise ConfigError(f"--jobs {jobs!r}: invalid value, expected a positive integer")
     if not indices:
         raise ConfigError(f"no array indices to run for mode {mode!r}")
     state = plan_tasks(mode, indices, overwrite, passthrough_args, seed, module, resolve)
@@ -303,6 +324,7 @@ def _start_task(task, mode, passthrough_args, seed, entry_point, environment, st
         log.error("array %d %s", task.array_num, task.failure)
         return
     task.started_at = time.monotonic()
+    task.started_wall = time.time()
     state.running.append(task)
 
 
@@ -314,18 +336,34 @@ def _collect_finished(state, total, sweep_started_at):
         state.running.remove(task)
         task.returncode = returncode
         task.elapsed_s = time.monotonic() - task.started_at
-        if returncode < 0:
-            task.failure = f"killed by {_signal_name(-returncode)}"
-        elif returncode != 0:
-            task.failure = f"exit status {returncode}"
-        elif not task.result_file.is_file():
-            task.failure = f"exit status 0 but no result file {task.result_file}"
-        if task.failure:
-            state.failed.append(task)
-            log.error("array %d failed (%s); log: %s", task.array_num, task.failure, task.log_file)
+        task.status = _new_result_status(task)
+        if task.status == "diverged":
+            # the run saved its result and exited 2: a finding (a rate too high), not a crash
+            state.diverged.append(task)
+            log.warning("array %d diverged; its result is saved in %s", task.array_num, task.result_file)
         else:
-            state.done.append(task)
+            if returncode < 0:
+                task.failure = f"killed by {_signal_name(-returncode)}"
+            elif returncode != 0:
+                task.failure = f"exit status {returncode}"
+            elif task.status != "complete":
+                task.failure = f"exit status 0 but no new result file {task.result_file}"
+            if task.failure:
+                state.failed.append(task)
+                log.error("array %d failed (%s); log: %s", task.array_num, task.failure, task.log_file)
+            else:
+                state.done.append(task)
         _log_progress(state, total, sweep_started_at, task)
+
+
+def _new_result_status(task):
+    """Return the status of the result file the task wrote, or '' when it wrote none (or an unreadable one)."""
+    try:
+        if task.result_file.stat().st_mtime < task.started_wall:
+            return ""
+        return load_result_header(task.result_file)["status"] or ""
+    except (OSError, UserError):
+        return ""
 
 
 def _signal_name(signum):
@@ -336,12 +374,12 @@ def _signal_name(signum):
 
 
 def _log_progress(state, total, sweep_started_at, task):
-    finished = len(state.done) + len(state.failed)
+    finished = len(state.done) + len(state.diverged) + len(state.failed)
     elapsed = time.monotonic() - sweep_started_at
     rate = finished / elapsed if elapsed > 0 else 0.0
     remaining = total - finished
     eta = _format_duration(remaining / rate) if rate > 0 and remaining else "0s"
-    outcome = "failed" if task.failure else "done"
+    outcome = "failed" if task.failure else "diverged" if task.status == "diverged" else "done"
     log.info(
         "[%d/%d] array %d %s in %s; %.2f tasks/min, ETA %s",
         finished,
@@ -394,16 +432,22 @@ def _signal_task(task, signum):
 
 
 def _log_summary(mode, state, interrupted):
+    skipped_diverged = [task.array_num for task in state.skipped if task.status == "diverged"]
     log.info(
-        "sweep %s %s: %d done, %d skipped (result exists), %d failed, %d interrupted, %d not started",
+        "sweep %s %s: %d done, %d diverged, %d skipped (result exists%s), %d failed, %d interrupted, %d not started",
         mode,
         "interrupted" if interrupted else "finished",
         len(state.done),
+        len(state.diverged),
         len(state.skipped),
+        f"; {len(skipped_diverged)} of them diverged" if skipped_diverged else "",
         len(state.failed),
         len(state.interrupted),
         len(state.pending),
     )
+    diverged = sorted([task.array_num for task in state.diverged] + skipped_diverged)
+    if diverged:
+        log.warning("diverged (result saved, training stopped early): array %s", ", ".join(map(str, diverged)))
     for task in state.failed:
         log.error("failed: array %d (%s); log: %s", task.array_num, task.failure, task.log_file)
         last_line = _last_line(task.log_file)
@@ -472,8 +516,8 @@ def add_sweep_arguments(parser):
     parser.add_argument(
         "--jobs",
         type=int,
-        default=available_cpus(),
-        help="maximum number of sweep tasks running at once; default: the CPUs this process may use (%(default)s)",
+        help="maximum number of sweep tasks running at once; "
+        f"default: the CPUs this process may use ({available_cpus()})",
     )
     parser.add_argument(
         "--overwrite",
@@ -481,6 +525,42 @@ def add_sweep_arguments(parser):
         help="rerun sweep tasks whose result file already exists instead of skipping them",
     )
     return parser
+
+
+def report_existing_result(params):
+    """Print the run's result file path; return 0 if it exists with these params, 1 if missing, 3 if it differs."""
+    path = run_result_path(params)
+    print(path)
+    if not path.is_file():
+        return 1
+    differences = parameter_differences(load_result_header(path)["params"], params)
+    if differences:
+        print(
+            f"error: {path} was computed with other parameters ({format_differences(differences)}); "
+            "delete or move it to rerun, or pass another --data_dir",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def check_sweep_arguments(args):
+    """Raise ConfigError for sweep options given without --array, or --array with --array-num; fill in --jobs."""
+    if args.array is None:
+        sweep_options = []
+        if args.jobs is not None:
+            sweep_options.append("--jobs")
+        if args.overwrite:
+            sweep_options.append("--overwrite")
+        if sweep_options:
+            raise ConfigError(
+                f"{' and '.join(sweep_options)} apply to a sweep; add --array SPEC, for example --array 1-11"
+            )
+        return
+    if getattr(args, "array_num", None) is not None:
+        raise ConfigError("--array-num selects one run and --array a sweep; pass only one of them")
+    if args.jobs is None:
+        args.jobs = available_cpus()
 
 
 def main(argv=None):
@@ -515,13 +595,11 @@ def main(argv=None):
         mode = args.mode or module.mode
         if args.command == "result-exists":
             array_num = array_num_from_environment(args.array_num)
-            path = task_result_path(mode, array_num, args.seed, split_overrides(rest), module, resolve)
-            print(path)
-            return 0 if path.is_file() else 1
+            params = resolve(mode, array_num, args.seed, split_overrides(rest), module)
+            return report_existing_result(params)
         if args.array is None:
             raise ConfigError("missing --array SPEC, for example --array 1-11")
-        if args.array_num is not None:
-            raise ConfigError("--array-num selects one run; a sweep takes --array SPEC, for example --array 1-11")
+        check_sweep_arguments(args)
         indices = parse_array_spec(args.array, mode, module)
         return run_sweep(
             mode, indices, args.jobs, args.overwrite, rest, args.seed, PROJECT_ROOT / args.script, module, resolve

@@ -1,8 +1,14 @@
 """The entry points end to end as subprocesses, and their handling of bad input."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
-from conftest import run_script
+from conftest import PROJECT_ROOT, run_script
 
 from impression.storage import load_result
 
@@ -175,3 +181,59 @@ def test_plot_generator_draws_figure2(figure2_runs):
     for variant in ("corrected", "original"):
         for suffix in ("png", "pdf"):
             assert (figures_dir / f"figure2_{variant}.{suffix}").stat().st_size > 10_000
+
+
+def test_unwritable_data_dir_stops_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    completed = run_script("impression_learning.py", *TINY, f"--data_dir={blocker}")
+    assert_user_error(completed, f"--data_dir={blocker} cannot be written")
+    assert "training" not in completed.stderr
+
+
+def test_divergence_names_the_rate_of_the_run(tmp_path):
+    completed = run_script(
+        "impression_learning.py", "--mode", "dimensionality", "--array-num", "6", *TINY, "--eta_reinforce=1e3",
+        f"--data_dir={tmp_path}",
+    )  # fmt: skip
+    assert_user_error(completed, "eta_reinforce=1000", "--eta_reinforce=100")
+    assert "--eta=" not in completed.stderr
+
+
+def test_interrupted_run_exits_130_and_keeps_old_result(tmp_path):
+    old = tmp_path / "standard_array1_seed1.npz"
+    old.write_bytes(b"previous result")
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "impression_learning.py"), "--n_train=5000000", f"--data_dir={tmp_path}"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    deadline = time.monotonic() + 60
+    stderr_lines = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        stderr_lines.append(line)
+        if "training" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted; this run saved nothing" in rest
+    assert "Traceback" not in rest
+    assert old.read_bytes() == b"previous result"
+
+
+def test_plot_generator_rejects_run_options(tmp_path):
+    completed = run_script("il_plot_generator.py", "--n_train=5", f"--data_dir={tmp_path}")
+    assert completed.returncode == 2
+    assert "unrecognized arguments: --n_train=5" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_plot_generator_ignores_array_index_and_names_missing_folder(tmp_path):
+    missing = tmp_path / "no_such_folder"
+    completed = run_script(
+        "il_plot_generator.py", f"--data_dir={missing}", f"--figures_dir={tmp_path}", env={"SLURM_ARRAY_TASK_ID": "abc"}
+    )
+    assert_user_error(completed, f"data folder not found: {missing}", "impression_learning.py --mode standard")

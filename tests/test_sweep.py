@@ -6,10 +6,12 @@ which the real entry point cannot provide, it runs a short script written
 into the test's tmp folder.
 """
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -17,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from impression import PROJECT_ROOT
-from impression.config import load_param_module
+from impression.config import load_param_module, resolve_params
 from impression.errors import ConfigError
-from impression.storage import load_result, result_path
+from impression.storage import load_result, result_path, save_result
 from impression.sweep import (
     THREAD_VARIABLES,
     add_sweep_arguments,
     available_cpus,
+    check_sweep_arguments,
     child_environment,
     parse_array_spec,
     result_exists,
@@ -69,8 +72,10 @@ def fake_entry_point(folder):
 
     It appends its array index to started.txt, stores the thread variables
     of its environment in the result and sleeps FAKE_SLEEP_S seconds. When
-    its index is in FAKE_NO_RESULT it exits 0 without a result file, and
-    when its index is in FAKE_SELF_KILL it kills itself with SIGKILL.
+    its index is in FAKE_NO_RESULT it exits 0 without a result file, when
+    its index is in FAKE_SELF_KILL it kills itself with SIGKILL, and when
+    its index is in FAKE_DIVERGE it saves a result with status 'diverged'
+    and exits 2, as a diverging run does.
     """
     script = folder / "fake_entry_point.py"
     script.write_text(
@@ -96,7 +101,11 @@ def fake_entry_point(folder):
                 os.kill(os.getpid(), 9)
             threads = {{name: os.environ.get(name) for name in {list(THREAD_VARIABLES)!r}}}
             path = result_path(params["data_dir"], args.mode, args.array_num, params["seed"])
-            save_result(path, {{"array_num": args.array_num, "threads": threads, "end": time.time()}})
+            diverge = str(args.array_num) in os.environ.get("FAKE_DIVERGE", "").split(",")
+            status = "diverged" if diverge else "complete"
+            result = {{"status": status, "params": params, "array_num": args.array_num, "threads": threads}}
+            save_result(path, dict(result, end=time.time()))
+            sys.exit(2 if diverge else 0)
             """
         )
     )
@@ -173,7 +182,13 @@ def test_add_sweep_arguments_defaults():
     assert args.array == "1-3"
     assert args.jobs == 2
     assert args.overwrite is False
-    assert parser.parse_args([]).jobs == available_cpus()
+    defaults = parser.parse_args(["--array", "1-3"])
+    check_sweep_arguments(defaults)
+    assert defaults.jobs == available_cpus()
+    with pytest.raises(ConfigError, match="--jobs and --overwrite apply to a sweep"):
+        check_sweep_arguments(parser.parse_args(["--jobs", "2", "--overwrite"]))
+    with pytest.raises(ConfigError, match="--jobs apply to a sweep"):
+        check_sweep_arguments(parser.parse_args(["--jobs", "0"]))
 
 
 # ---------------------------------------------------------------------------
@@ -217,9 +232,20 @@ def test_result_exists_command_exit_status(tmp_path):
     assert missing.returncode == 1
     assert missing.stdout.strip() == str(tmp_path / "standard_array2_seed2.npz")
 
-    (tmp_path / "standard_array2_seed2.npz").write_bytes(b"")
+    path = tmp_path / "standard_array2_seed2.npz"
+    path.write_bytes(b"")
+    corrupt = subprocess.run(command + arguments, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert corrupt.returncode == 2
+    assert str(path) in corrupt.stderr
+
+    params = resolve_params("standard", 2, overrides={"data_dir": str(tmp_path)})
+    save_result(path, {"status": "complete", "params": params})
     present = subprocess.run(command + arguments, cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert present.returncode == 0
+
+    other = subprocess.run(command + arguments + ["--n_train=5000"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert other.returncode == 3
+    assert "n_train 2000000 (file) vs 5000 (requested)" in other.stderr
 
     invalid = subprocess.run(command + arguments + ["--eta=x"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert invalid.returncode == 2
@@ -323,8 +349,13 @@ def test_sweep_failure_then_resume(tmp_path):
     assert "3 tasks to run, 1 skipped" in failed.stderr
     assert "1 failed" in failed.stderr
     log_file = data_dir / "logs" / "standard_array3_seed3.log"
-    assert f"failed: array 3 (exit status 1); log: {log_file}" in failed.stderr
-    assert "IsADirectoryError" in log_file.read_text()
+    assert f"failed: array 3 (exit status 2); log: {log_file}" in failed.stderr
+    # the finished run is not lost: it went to the temporary folder, which the log names
+    fallback = Path(tempfile.gettempdir()) / "impression-unsaved" / "standard_array3_seed3.npz"
+    assert f"failed to write {results[3]}" in log_file.read_text()
+    assert f"the result is saved in {fallback} instead" in log_file.read_text()
+    assert load_result(fallback)["array_num"] == 3
+    fallback.unlink()
     assert results[2].is_file()
     assert results[4].is_file()
     assert load_result(results[2])["seed"] == 2
@@ -336,7 +367,7 @@ def test_sweep_failure_then_resume(tmp_path):
 
     assert rerun.returncode == 0, rerun.stderr
     assert "1 tasks to run, 3 skipped" in rerun.stderr
-    assert "1 done, 3 skipped (result exists), 0 failed" in rerun.stderr
+    assert "1 done, 0 diverged, 3 skipped (result exists), 0 failed" in rerun.stderr
     assert load_result(results[3])["array_num"] == 3
     assert modification_times([results[1], results[2], results[4]]) == finished
 
@@ -367,7 +398,8 @@ def processes_mentioning(text):
 def test_sweep_signal_then_resume(tmp_path, signum):
     data_dir = tmp_path / "data"
     results = [result_path(data_dir, "standard", i, i) for i in (1, 2, 3, 4)]
-    arguments = ["--mode", "standard", "--array", "1-4", "--jobs", "1", *tiny_args(data_dir), "--n_train=20000"]
+    arguments = ["--mode", "standard", "--array", "1-4", "--jobs", "1", "--n_train=20000", "--n_test=500"]
+    arguments.append(f"--data_dir={data_dir}")
     sweep = subprocess.Popen(
         [sys.executable, "-m", "impression.sweep", "run", *map(str, arguments)],
         cwd=PROJECT_ROOT,
@@ -397,3 +429,37 @@ def test_sweep_signal_then_resume(tmp_path, signum):
     assert f"{len(results) - len(finished)} tasks to run, {len(finished)} skipped" in rerun.stderr
     assert all(path.is_file() for path in results)
     assert modification_times(finished) == before
+
+
+def test_sweep_counts_diverged_runs_apart(tmp_path, monkeypatch, caplog):
+    script = fake_entry_point(tmp_path)
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("FAKE_DIVERGE", "2")
+    with caplog.at_level(logging.INFO, logger="impression"):
+        status = run_sweep("standard", [1, 2, 3], 2, False, [f"--data_dir={data_dir}"], entry_point=script)
+    assert status == 0
+    assert "2 done, 1 diverged, 0 skipped (result exists), 0 failed" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="impression"):
+        rerun = run_sweep("standard", [1, 2, 3], 2, False, [f"--data_dir={data_dir}"], entry_point=script)
+    assert rerun == 0
+    assert "3 skipped (result exists; 1 of them diverged)" in caplog.text
+    assert "diverged (result saved, training stopped early): array 2" in caplog.text
+
+
+def test_sweep_rejects_results_of_other_parameters(tmp_path):
+    script = fake_entry_point(tmp_path)
+    data_dir = tmp_path / "data"
+    assert run_sweep("standard", [1, 2], 2, False, [f"--data_dir={data_dir}"], entry_point=script) == 0
+    first = (data_dir / "standard_array1_seed1.npz").stat().st_mtime_ns
+    (tmp_path / "started.txt").unlink()
+
+    with pytest.raises(ConfigError, match="n_train 2000000 \\(file\\) vs 5000 \\(requested\\)"):
+        run_sweep("standard", [1, 2], 2, False, ["--n_train=5000", f"--data_dir={data_dir}"], entry_point=script)
+    assert not (tmp_path / "started.txt").exists()
+
+    status = run_sweep("standard", [1, 2], 2, True, ["--n_train=5000", f"--data_dir={data_dir}"], entry_point=script)
+    assert status == 0
+    assert load_result(data_dir / "standard_array1_seed1.npz")["params"]["n_train"] == 5000
+    assert (data_dir / "standard_array1_seed1.npz").stat().st_mtime_ns != first
