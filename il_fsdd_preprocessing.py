@@ -21,18 +21,21 @@ Run:
     python il_fsdd_preprocessing.py RECORDINGS --output data/fsdd_spectrograms.npz --seed 0
 Without arguments (for example with an IDE's Run command), the recordings folder is
 the first of DEFAULT_RECORDINGS_FOLDERS that exists. Invalid files stop the run before
-anything is written, with one line per problem, unless --skip-bad is given. The exit
-status is 2 for invalid input.
+anything is written, with one line per problem, unless --skip-bad is given. An --output
+that cannot be written, and a folder without training or without test takes, stop it
+before any recording is decoded. The exit status is 2 for invalid input.
 """
 
 import argparse
-import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from impression import PROJECT_ROOT
 from impression.errors import UserError
-from impression.fsdd import build_dataset, default_jobs
+from impression.fsdd import build_dataset, count_noun, default_jobs
+from impression.progress import configure_logging, log
 from impression.storage import save_result
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "data" / "fsdd_spectrograms.npz"
@@ -43,8 +46,6 @@ DEFAULT_RECORDINGS_FOLDERS = (
     PROJECT_ROOT.parent / "shared" / "fsdd" / "recordings",
 )
 DEFAULT_SEED = 0
-
-logger = logging.getLogger("il_fsdd_preprocessing")
 
 
 def parse_arguments(argv):
@@ -100,35 +101,78 @@ def resolve_recordings_folder(folder):
     )
 
 
+def nearest_existing_path(path):
+    """Return the nearest of path's parent folders that exists, or is a dangling symbolic link."""
+    for ancestor in path.parents:
+        if ancestor.exists() or ancestor.is_symlink():
+            return ancestor
+    return path.parents[-1]
+
+
+def check_writable(folder, output):
+    """Raise UserError unless a file can be created in folder, by creating and deleting one.
+
+    The probe does what save_result will do, whereas os.access checks the real user id, not the
+    effective one, and reports every folder writable for root.
+    """
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise UserError(
+            f"--output {output} cannot be written, because creating a file in {folder} failed "
+            f"({error.strerror or error}). Choose a writable location with --output PATH."
+        ) from None
+
+
 def check_output_path(output):
-    """Raise UserError if output cannot be a dataset file, before any work is done."""
+    """Raise UserError if output cannot be written as a dataset file, before any recording is decoded.
+
+    Missing folders of output are not created here, so a run that fails later leaves none
+    behind. save_result creates them.
+    """
     if output.is_dir():
         raise UserError(
             f"--output {output} is a folder; expected a file path, for example {output / 'fsdd_spectrograms.npz'}"
         )
+    if output.suffix.lower() == ".wav":
+        # The dataset is an .npz archive, and a .wav path is most likely a recording that it would replace.
+        raise UserError(
+            f"--output {output} is a .wav path, but the dataset is an .npz archive. "
+            f"Choose an .npz file path, for example --output {DEFAULT_OUTPUT}"
+        )
+    if output.exists() and not output.is_file():
+        # save_result renames its file over output, which would replace a device or a socket.
+        raise UserError(f"--output {output} exists but is not a regular file. Choose a file path with --output PATH.")
+    folder = nearest_existing_path(output)
+    if not folder.is_dir():
+        raise UserError(
+            f"--output {output} cannot be created, because {folder} is a file, not a folder. "
+            f"Choose a path in a folder, for example --output {DEFAULT_OUTPUT}"
+        )
+    check_writable(folder, output)
 
 
 def run(args):
     """Build the dataset that args describe and save it; raise UserError for invalid input."""
     folder = resolve_recordings_folder(args.recordings)
     check_output_path(args.output)
-    logger.info("reading FSDD recordings from %s", folder)
+    log.info("reading FSDD recordings from %s", folder)
     dataset = build_dataset(folder, seed=args.seed, jobs=args.jobs, skip_bad=args.skip_bad)
-    if dataset["skipped_files"]:
-        logger.warning(
-            "skipped %d invalid files, listed in the dataset's skipped_files",
-            len(dataset["skipped_files"]),
-        )
+    n_skipped = len(dataset["skipped_files"])
+    if n_skipped:
+        log.warning("skipped %s, listed in the dataset's skipped_files", count_noun(n_skipped, "invalid file"))
     try:
         path = save_result(args.output, dataset)
     except OSError as error:
         raise UserError(f"failed to write the dataset to {args.output}: {error}; choose another --output") from None
-    logger.info("saved the dataset to %s", path.resolve())
+    log.info("saved the dataset to %s", path.resolve())
 
 
 def main(argv=None):
     """Run the preprocessing; return the exit status (0, or 2 for invalid input)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     args = parse_arguments(argv)
     try:
         run(args)

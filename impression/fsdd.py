@@ -45,6 +45,10 @@ LAST_TEST_TAKE = 4  # takes 0-4 form the test set, higher takes the training set
 
 # digit 0-9, a speaker name without underscores, a non-negative integer take
 FILE_NAME_PATTERN = re.compile(r"(?P<digit>[0-9])_(?P<speaker>[^_]+)_(?P<take>[0-9]+)\.wav")
+# First bytes of a zip file, which an .npz archive is: a local file header, or the
+# end-of-central-directory record of an empty archive.
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+CREATE_COMMAND = "python il_fsdd_preprocessing.py <recordings folder>"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class Recording:
     @property
     def is_test(self):
         return self.take <= LAST_TEST_TAKE
+
+
+def count_noun(n, noun, plural=None):
+    """Return '1 speaker' or '2 speakers': n and noun, in the plural (default noun + 's') unless n is 1."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def parse_file_name(name):
@@ -256,11 +265,11 @@ def decode_recordings(recordings, jobs):
     results = _decode_with_progress([recording.path for recording in recordings], jobs)
     elapsed = time.perf_counter() - start
     logger.info(
-        "decoded %d recordings in %.1f s (%.0f files/s) with %d process(es)",
-        len(recordings),
+        "decoded %s in %.1f s (%.0f files/s) with %s",
+        count_noun(len(recordings), "recording"),
         elapsed,
         len(recordings) / max(elapsed, 1e-9),
-        jobs,
+        count_noun(jobs, "process", "processes"),
     )
     spectrograms = {}
     problems = []
@@ -338,8 +347,9 @@ def _reject_or_skip(problems, n_files, skip_bad):
         return
     n_invalid = len({path for path, _ in problems})
     if not skip_bad:
+        verb = "is" if n_invalid == 1 else "are"
         raise UserError(
-            f"{n_invalid} of {n_files} .wav files are invalid; fix or remove them, "
+            f"{n_invalid} of {count_noun(n_files, '.wav file')} {verb} invalid; fix or remove them, "
             "or pass --skip-bad to skip them:\n" + format_problems(problems)
         )
     for path, message in problems:
@@ -355,14 +365,14 @@ def collect_recordings(folder, skip_bad):
     paths = list_wav_files(folder)
     recordings, problems = validate_recordings(paths)
     logger.info(
-        "checked the names and headers of %d .wav files in %s: %d valid",
-        len(paths),
+        "checked the names and headers of %s in %s: %d valid",
+        count_noun(len(paths), ".wav file"),
         folder,
         len(recordings),
     )
     _reject_or_skip(problems, len(paths), skip_bad)
     if not recordings:
-        raise UserError(f"none of the {len(paths)} .wav files in {folder} is a valid FSDD recording")
+        raise UserError(f"no valid FSDD recording among the {count_noun(len(paths), '.wav file')} in {folder}")
     return recordings, problems
 
 
@@ -373,15 +383,27 @@ def _validate_options(seed, jobs):
         raise UserError(f"jobs {jobs!r} is invalid; expected a positive number of processes")
 
 
+def check_both_sets(recordings, folder, condition):
+    """Raise UserError unless recordings contain a training and a test recording.
+
+    condition says in the message which recordings were counted, for example 'that decoded'.
+    The file name gives the take, and so the set, which lets this check run before decoding.
+    """
+    training, test = split_by_take(recordings)
+    if training and test:
+        return
+    raise UserError(
+        f"{folder} has {count_noun(len(training), 'training recording')} (takes {LAST_TEST_TAKE + 1} and above) "
+        f"and {count_noun(len(test), 'test recording')} (takes 0-{LAST_TEST_TAKE}) {condition}, but both sets "
+        "must be non-empty. Pass the full FSDD recordings folder, which has takes 0-49 of every speaker and digit."
+    )
+
+
 def _shuffled_sets(spectrograms, folder, seed):
     """Split the decoded recordings by take and shuffle each set with its own stream of seed."""
+    # With skip_bad, decoding failures can empty a set that the file names filled.
+    check_both_sets(list(spectrograms), folder, "that decoded")
     training, test = split_by_take(list(spectrograms))
-    if not training or not test:
-        raise UserError(
-            f"{folder} has {len(training)} training recordings (takes {LAST_TEST_TAKE + 1} "
-            f"and above) and {len(test)} test recordings (takes 0-{LAST_TEST_TAKE}); "
-            "both sets must be non-empty"
-        )
     # Two child seeds make the test order independent of the number of training recordings.
     training_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
     training = shuffle_recordings(training, np.random.default_rng(training_seed))
@@ -391,11 +413,11 @@ def _shuffled_sets(spectrograms, folder, seed):
 
 def _log_set(name, dataset_set):
     logger.info(
-        "%s set: %d recordings, %d speakers, %d frames x %d mel bands, min %.2f dB, std %.3f dB",
+        "%s set: %s, %s, %s x %d mel bands, min %.2f dB, std %.3f dB",
         name,
-        dataset_set["file_name"].size,
-        np.unique(dataset_set["speaker"]).size,
-        dataset_set["spectrogram_db"].shape[0],
+        count_noun(dataset_set["file_name"].size, "recording"),
+        count_noun(np.unique(dataset_set["speaker"]).size, "speaker"),
+        count_noun(dataset_set["spectrogram_db"].shape[0], "frame"),
         dataset_set["spectrogram_db"].shape[1],
         dataset_set["min_db"],
         dataset_set["std_db"],
@@ -405,15 +427,16 @@ def _log_set(name, dataset_set):
 def build_dataset(folder, seed=0, jobs=None, skip_bad=False):
     """Validate, decode, split, shuffle and concatenate the recordings in folder into a dataset.
 
-    Every header is checked before any file is decoded. A problem raises UserError listing
-    every invalid file, unless skip_bad, which skips those files and lists them in the
-    dataset's skipped_files. jobs is the number of decoding processes (default: the CPUs
+    Every header, and that both sets have recordings, is checked before any file is decoded.
+    A problem raises UserError listing every invalid file, unless skip_bad, which skips those
+    files and lists them in the dataset's skipped_files. jobs is the number of decoding processes (default: the CPUs
     this process may use). The result is plain data for impression.storage.save_result.
     """
     folder = Path(folder)
     jobs = default_jobs() if jobs is None else jobs
     _validate_options(seed, jobs)
     recordings, skipped = collect_recordings(folder, skip_bad)
+    check_both_sets(recordings, folder, "with valid names and headers")
     spectrograms, decoding_problems = decode_recordings(recordings, jobs)
     _reject_or_skip(decoding_problems, len(recordings), skip_bad)
     skipped = skipped + decoding_problems
@@ -443,18 +466,65 @@ def build_dataset(folder, seed=0, jobs=None, skip_bad=False):
     return dataset
 
 
+def check_dataset_file(path):
+    """Raise UserError unless path is a readable file that starts like an .npz archive.
+
+    Checking the first bytes keeps np.load from reading a text or pickle file, for which
+    numpy suggests allow_pickle. This project never unpickles a file.
+    """
+    if not path.exists():
+        raise UserError(f"FSDD dataset not found: {path}. Create it with {CREATE_COMMAND} --output {path}")
+    if path.is_dir():
+        raise UserError(
+            f"FSDD dataset {path} is a folder, but a dataset file path is expected, "
+            f"for example {path / 'fsdd_spectrograms.npz'}"
+        )
+    try:
+        with open(path, "rb") as stream:
+            signature = stream.read(4)
+    except OSError as error:
+        raise UserError(f"FSDD dataset {path} cannot be read ({error.strerror or error})") from None
+    if signature not in ZIP_SIGNATURES:
+        raise UserError(
+            f"{path} is not a dataset file, because it is not an .npz archive. "
+            f"Create a dataset with {CREATE_COMMAND} --output FILE and pass that FILE."
+        )
+
+
+def _unreadable_dataset_error(path, error):
+    """Return the UserError for an .npz archive that impression.storage.load_result rejected."""
+    cause = error.__cause__
+    if cause is None:
+        # load_result read the archive, but it lacks this project's format or version.
+        detail = "it is an .npz archive, but not in the dataset format that this code reads"
+    elif "pickle" in str(cause).lower():
+        # numpy's message for a pickled member mentions allow_pickle, which this project never sets.
+        detail = "it contains pickled data, which this project never loads"
+    else:
+        detail = f"{type(cause).__name__}: {cause}"
+    return UserError(
+        f"dataset file {path} is corrupt or not an FSDD dataset ({detail}). "
+        f"Recreate it with {CREATE_COMMAND} --output {path}"
+    )
+
+
 def load_dataset(path):
     """Read a dataset written by il_fsdd_preprocessing.py and add each set's network input.
 
     Each set gains spectrogram_normalised, (spectrogram_db - min_db) / std_db in float64.
     Raises UserError for a missing, corrupt or foreign file.
     """
+    path = Path(path)
+    check_dataset_file(path)
     try:
         dataset = load_result(path)
     except ResultFileError as error:
-        raise UserError(f"{error}; create the dataset with il_fsdd_preprocessing.py") from None
+        raise _unreadable_dataset_error(path, error) from None
     if not isinstance(dataset, dict) or dataset.get("dataset") != DATASET_NAME:
-        raise UserError(f"{path} is not an FSDD dataset; create one with il_fsdd_preprocessing.py")
+        raise UserError(
+            f"{path} is a file of this project but not an FSDD dataset (its 'dataset' entry is not "
+            f"{DATASET_NAME!r}). Create a dataset with {CREATE_COMMAND} --output FILE and pass that FILE."
+        )
     for name in ("train", "test"):
         dataset_set = dataset[name]
         dataset_set["spectrogram_normalised"] = normalise_spectrogram(

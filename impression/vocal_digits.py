@@ -48,29 +48,61 @@ def dataset_path(params):
     return path if path.is_absolute() else Path(params["data_dir"]) / path
 
 
-def _first_frames(array, n):
-    """Return the first n rows of array (all rows when n is 0); reject n above the row count."""
-    if n < 0 or n > array.shape[0]:
-        raise UserError(f"requested {n} frames but the dataset set has {array.shape[0]}; use 0 for all of them")
+# The parameter that limits the frames of each set, mapped to the set's name in messages.
+FRAME_COUNT_PARAMETERS = {"n_train": "training", "n_test": "test"}
+
+
+def _check_frame_count(params, key):
+    """Raise UserError unless params[key] is 0 (all frames) or a positive integer."""
+    n = params[key]
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise UserError(
+            f"--{key}={n!r} is invalid: expected 0 for all {FRAME_COUNT_PARAMETERS[key]} frames "
+            "or a positive number of frames"
+        )
+
+
+def _first_frames(array, params, key):
+    """Return the first params[key] rows of array, or all rows when it is 0. Raise UserError for more rows."""
+    _check_frame_count(params, key)
+    n = params[key]
+    if n > array.shape[0]:
+        raise UserError(
+            f"--{key}={n} requests more frames than the {FRAME_COUNT_PARAMETERS[key]} set of the dataset has "
+            f"({array.shape[0]}); use at most {array.shape[0]}, or 0 for all of them"
+        )
     return array[:n] if n else array
+
+
+def _check_dataset_path(path):
+    """Raise UserError unless path is an existing file; load_dataset checks its content."""
+    if path.is_dir():
+        raise UserError(
+            f"--dataset={path} is a folder, but a dataset file path is expected, "
+            f"for example --dataset={path / 'fsdd_spectrograms.npz'}"
+        )
+    if not path.exists():
+        raise UserError(
+            f"FSDD dataset not found: {path}; create it with {PREPROCESSING_COMMAND} "
+            f"(add --output {path} to write it there), or set --dataset=PATH"
+        )
 
 
 def load_spectrograms(params):
     """Load the FSDD dataset; return the network inputs, the test set in dB and the normalisation."""
     path = dataset_path(params)
-    if not path.is_file():
-        raise UserError(
-            f"FSDD dataset not found: {path}; create it with {PREPROCESSING_COMMAND} "
-            f"(add --output {path} to write it there), or set --dataset=PATH"
-        )
+    # n_train and n_test are checked first, so a wrong value fails before the dataset is read.
+    for key in FRAME_COUNT_PARAMETERS:
+        _check_frame_count(params, key)
+    _check_dataset_path(path)
     dataset = load_dataset(path)
     train, test = dataset["train"], dataset["test"]
     return {
         "path": str(path),
-        "x_train": _first_frames(train["spectrogram_normalised"], params["n_train"]),
-        "x_test": _first_frames(test["spectrogram_normalised"], params["n_test"]),
-        "test_db": _first_frames(test["spectrogram_db"], params["n_test"]),
-        "test_digit": _first_frames(test["digit"], params["n_test"]),
+        "x_train": _first_frames(train["spectrogram_normalised"], params, "n_train"),
+        "x_test": _first_frames(test["spectrogram_normalised"], params, "n_test"),
+        "test_db": _first_frames(test["spectrogram_db"], params, "n_test"),
+        "test_digit": _first_frames(test["digit"], params, "n_test"),
         "normalisation": {
             name: {"min_db": float(dataset[name]["min_db"]), "std_db": float(dataset[name]["std_db"])}
             for name in ("train", "test")

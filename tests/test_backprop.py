@@ -259,5 +259,5 @@ def test_entry_point_sweep_runs_then_skips(tmp_path):
 
     rerun = run_script(*arguments, f"--data_dir={tmp_path}")
     assert rerun.returncode == 0, rerun.stderr
-    assert "0 done, 2 skipped" in rerun.stderr
+    assert "0 done, 0 diverged, 2 skipped" in rerun.stderr
     assert [path.stat().st_mtime_ns for path in paths] == written

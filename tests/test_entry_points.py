@@ -46,6 +46,17 @@ def test_plot_generator_draws_figure1(tiny_standard_run):
         assert (figures_dir / f"figure1.{suffix}").stat().st_size > 10_000
 
 
+def test_plot_generator_rejects_result_of_other_mode(tiny_standard_run, tmp_path):
+    _, data_dir, _ = tiny_standard_run
+    renamed = tmp_path / "switch_period_array1_seed1.npz"
+    renamed.write_bytes((data_dir / "standard_array1_seed1.npz").read_bytes())
+    completed = run_script(
+        "il_plot_generator.py", "--mode", "switch_period", f"--data_dir={tmp_path}", f"--figures_dir={tmp_path}"
+    )
+    assert_user_error(completed, str(renamed), "mode 'standard'", "mode 'switch_period'")
+    assert not (tmp_path / "figure3.png").exists()
+
+
 def test_array_index_from_slurm_environment(tmp_path):
     completed = run_script(
         "impression_learning.py",

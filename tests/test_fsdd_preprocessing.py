@@ -7,8 +7,11 @@ write their own small WAV files.
 """
 
 import hashlib
+import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +22,7 @@ import pytest
 import soundfile
 
 import il_fsdd_preprocessing
-from impression import PROJECT_ROOT, fsdd
+from impression import PROJECT_ROOT, fsdd, storage
 from impression.errors import UserError
 from impression.storage import load_result, save_result
 
@@ -476,3 +479,232 @@ def test_parser_defaults():
     assert args.seed == 0
     assert args.jobs == fsdd.default_jobs()
     assert args.skip_bad is False
+
+
+def test_count_noun_singular_and_plural():
+    assert fsdd.count_noun(1, "speaker") == "1 speaker"
+    assert fsdd.count_noun(0, "speaker") == "0 speakers"
+    assert fsdd.count_noun(6, "speaker") == "6 speakers"
+    assert fsdd.count_noun(1, "process", "processes") == "1 process"
+    assert fsdd.count_noun(2, "process", "processes") == "2 processes"
+
+
+def test_script_log_matches_other_scripts(good_folder, tmp_path):
+    output = tmp_path / "fsdd.npz"
+    completed = run_script(good_folder, "--output", output, "--jobs", "1", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    log_lines = [line for line in completed.stderr.splitlines() if " INFO " in line]
+    assert len(log_lines) >= 4, completed.stderr
+    # impression.progress.configure_logging: '%(asctime)s %(levelname)s %(message)s' with '%H:%M:%S'
+    for line in log_lines:
+        assert re.fullmatch(r"\d\d:\d\d:\d\d INFO \S.*", line), line
+    # Every good file has the speaker 'tone'.
+    assert "1 speaker," in completed.stderr
+    assert "1 speakers" not in completed.stderr
+
+
+# ---------------------------------------------------------------------------
+# Checks that run before any recording is decoded
+# ---------------------------------------------------------------------------
+
+
+def fail_if_called(*arguments, **keywords):
+    raise AssertionError("the recordings were decoded although the input was invalid")
+
+
+def run_in_process(*arguments):
+    """Run il_fsdd_preprocessing.run on the command-line arguments; return the UserError it raises."""
+    args = il_fsdd_preprocessing.parse_arguments([str(argument) for argument in arguments])
+    with pytest.raises(UserError) as raised:
+        il_fsdd_preprocessing.run(args)
+    return str(raised.value)
+
+
+# (output path below tmp_path, phrase the message must contain)
+BAD_OUTPUTS = {
+    "under a file": ("recording.wav/x.npz", "recording.wav is a file, not a folder"),
+    "deep under a file": ("recording.wav/a/b/x.npz", "recording.wav is a file, not a folder"),
+    "a folder": ("data", "is a folder; expected a file path"),
+    "a .wav path": ("recording.wav", "is a .wav path"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OUTPUTS))
+def test_bad_output_stops_before_decoding(good_folder, tmp_path, monkeypatch, case):
+    write_wav(tmp_path / "recording.wav")
+    (tmp_path / "data").mkdir()
+    relative, phrase = BAD_OUTPUTS[case]
+    output = tmp_path / relative
+    monkeypatch.setattr(il_fsdd_preprocessing, "build_dataset", fail_if_called)
+    message = run_in_process(good_folder, "--output", output)
+    assert phrase in message
+    assert f"--output {output}" in message
+    assert "\n" not in message
+    assert "Choose" in message or "expected" in message
+
+
+def test_device_output_is_rejected(good_folder, monkeypatch):
+    monkeypatch.setattr(il_fsdd_preprocessing, "build_dataset", fail_if_called)
+    message = run_in_process(good_folder, "--output", os.devnull)
+    assert f"--output {os.devnull} exists but is not a regular file" in message
+
+
+def test_unwritable_output_folder_is_rejected(good_folder, tmp_path, monkeypatch):
+    # chmod cannot make a folder unwritable for root, so the file creation itself fails here.
+    def deny(*arguments, **keywords):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(il_fsdd_preprocessing.tempfile, "mkstemp", deny)
+    monkeypatch.setattr(il_fsdd_preprocessing, "build_dataset", fail_if_called)
+    output = tmp_path / "new" / "fsdd.npz"
+    message = run_in_process(good_folder, "--output", output)
+    assert f"--output {output} cannot be written" in message
+    assert f"creating a file in {tmp_path} failed (Permission denied)" in message
+    assert not (tmp_path / "new").exists()
+
+
+def test_output_check_leaves_no_files(good_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(il_fsdd_preprocessing, "build_dataset", fail_if_called)
+    output = tmp_path / "new" / "deeper" / "fsdd.npz"
+    with pytest.raises(AssertionError, match="were decoded"):
+        il_fsdd_preprocessing.run(il_fsdd_preprocessing.parse_arguments([str(good_folder), "--output", str(output)]))
+    assert not (tmp_path / "new").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["recordings"]
+
+
+@needs_recordings
+def test_script_output_under_recording_exits_early(tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for name in ("0_george_0.wav", "0_george_5.wav"):
+        # Copies, so that a faulty check could never write into the shared recordings.
+        shutil.copyfile(RECORDINGS / name, folder / name)
+    output = folder / "0_george_0.wav" / "x.npz"
+    digest = file_digest(folder / "0_george_0.wav")
+    completed = run_script(folder, "--output", output, "--jobs", "1", cwd=tmp_path)
+    assert completed.returncode == 2
+    message = error_message(completed.stderr)
+    assert message.startswith(f"error: --output {output} cannot be created, because {folder / '0_george_0.wav'}")
+    assert len(message.splitlines()) == 1
+    assert "decoding" not in completed.stderr
+    assert "File exists" not in completed.stderr
+    assert file_digest(folder / "0_george_0.wav") == digest
+
+
+def symlink_takes(folder, takes):
+    folder.mkdir()
+    for digit in range(3):
+        for take in takes:
+            name = f"{digit}_jackson_{take}.wav"
+            (folder / name).symlink_to(RECORDINGS / name)
+    return folder
+
+
+@needs_recordings
+@pytest.mark.parametrize(
+    "takes, phrase",
+    [
+        ((0, 2, 4), "0 training recordings (takes 5 and above) and 9 test recordings"),
+        ((5, 30, 49), "9 training recordings (takes 5 and above) and 0 test recordings"),
+    ],
+    ids=["only test takes", "only training takes"],
+)
+def test_single_set_stops_before_decoding(tmp_path, monkeypatch, takes, phrase):
+    folder = symlink_takes(tmp_path / "recordings", takes)
+    monkeypatch.setattr(fsdd, "decode_recordings", fail_if_called)
+    with pytest.raises(UserError) as raised:
+        fsdd.build_dataset(folder, jobs=1)
+    message = str(raised.value)
+    assert phrase in message
+    assert "with valid names and headers" in message
+    assert str(folder) in message
+
+
+@needs_recordings
+def test_script_single_set_exits_early(tmp_path):
+    folder = symlink_takes(tmp_path / "recordings", (0, 1))
+    output = tmp_path / "fsdd.npz"
+    completed = run_script(folder, "--output", output, "--jobs", "1", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert "0 training recordings" in error_message(completed.stderr)
+    assert "decoding" not in completed.stderr
+    assert not output.exists()
+
+
+def test_skip_bad_decoding_can_empty_set(tmp_path):
+    write_wav(tmp_path / "3_tone_0.wav")
+    write_wav(tmp_path / "3_tone_9.wav", silent=True)
+    with pytest.raises(UserError) as raised:
+        fsdd.build_dataset(tmp_path, jobs=1, skip_bad=True)
+    message = str(raised.value)
+    assert "0 training recordings" in message
+    assert "1 test recording (takes 0-4) that decoded" in message
+
+
+# ---------------------------------------------------------------------------
+# Loading a dataset file
+# ---------------------------------------------------------------------------
+
+
+def write_text(path):
+    path.write_text("digit,speaker\n7,jackson\n")
+
+
+def write_npy(path):
+    # An open file keeps np.save from appending .npy to the name.
+    with open(path, "wb") as stream:
+        np.save(stream, np.zeros(4))
+
+
+def write_truncated_dataset(path):
+    save_result(path, {"dataset": fsdd.DATASET_NAME, "x": np.arange(2000.0)})
+    path.write_bytes(path.read_bytes()[:3000])
+
+
+def write_pickled_member(path):
+    # A file in the result format whose only array is of object dtype, which only unpickling could read.
+    structure = {"format": storage.FORMAT_NAME, "version": storage.FORMAT_VERSION, "result": {"x": {"__array__": "a0"}}}
+    with open(path, "wb") as stream:
+        np.savez(stream, __structure__=np.array(json.dumps(structure)), a0=np.array([{"a": 1}], dtype=object))
+
+
+def write_other_result(path):
+    save_result(path, {"status": "complete", "test_loss": np.ones(3)})
+
+
+# (writer, phrase the message must contain, whether the message offers to recreate the file in place)
+BAD_DATASETS = {
+    "text": (write_text, "is not a dataset file, because it is not an .npz archive", False),
+    "npy": (write_npy, "is not a dataset file, because it is not an .npz archive", False),
+    "truncated": (write_truncated_dataset, "is corrupt or not an FSDD dataset", True),
+    "pickled member": (write_pickled_member, "contains pickled data, which this project never loads", True),
+    "other result": (write_other_result, "is a file of this project but not an FSDD dataset", False),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATASETS))
+def test_bad_dataset_file_message(tmp_path, case):
+    writer, phrase, recreate = BAD_DATASETS[case]
+    path = tmp_path / "fsdd.npz"
+    writer(path)
+    with pytest.raises(UserError) as raised:
+        fsdd.load_dataset(path)
+    message = str(raised.value)
+    assert phrase in message
+    assert str(path) in message
+    assert "allow_pickle" not in message
+    assert "result file" not in message
+    assert "delete it" not in message
+    assert message.count("il_fsdd_preprocessing.py") == 1
+    if recreate:
+        assert message.endswith(f"Recreate it with python il_fsdd_preprocessing.py <recordings folder> --output {path}")
+    else:
+        assert f"--output {path}" not in message
+
+
+def test_dataset_folder_message(tmp_path):
+    with pytest.raises(UserError) as raised:
+        fsdd.load_dataset(tmp_path)
+    message = str(raised.value)
+    assert f"FSDD dataset {tmp_path} is a folder, but a dataset file path is expected" in message
+    assert "not found" not in message

@@ -287,7 +287,7 @@ def test_copy_is_independent():
 # Interface with the simulation protocol
 ####################################################################
 def test_same_activities_as_impression_network():
-    params = resolve_params("dimensionality", 7, overrides={"n_train": 10})
+    params = resolve_params("dimensionality", 7, overrides={"n_train": 100})
     il_network = make_network(dict(params, algorithm="impression"), np.random.default_rng(3))
     rf_network = make_network(params, np.random.default_rng(3))
     assert isinstance(rf_network, ReinforceNetwork)

@@ -3,8 +3,7 @@
 The subset (two speakers, takes 0-1 as test and 5-9 as training recordings,
 about 1,900 training and 700 test frames) goes through the project's own
 preprocessing. The runs go through impression_learning.py and
-il_plot_generator.py as subprocesses when those entry points know the mode,
-and through the Python functions otherwise.
+il_plot_generator.py as subprocesses.
 """
 
 import os
@@ -15,20 +14,23 @@ import pytest
 from conftest import run_script
 
 import il_fsdd_preprocessing
-import il_plot_generator
-import impression_learning
 from impression import fsdd
 from impression.config import resolve_params
 from impression.errors import UserError
 from impression.figures import fig4
-from impression.storage import load_result, result_path, save_result
-from impression.vocal_digits import N_BANDS_SHOWN, N_RECORD, run_vocal_digits, traces_reset_each_epoch
+from impression.storage import load_result, save_result
+from impression.vocal_digits import (
+    N_BANDS_SHOWN,
+    N_RECORD,
+    load_spectrograms,
+    run_vocal_digits,
+    traces_reset_each_epoch,
+)
 
 SPEAKERS = ("jackson", "theo")
 TAKES = (0, 1, 5, 6, 7, 8, 9)
 IL_EPOCHS = 5  # about 9,400 steps at the mode's eta 5e-4, which lowers the test loss about 13-fold
 MIN_LOSS_RATIO = 5.0  # first over last snapshot's test loss required of the IL run
-ENTRY_POINTS_WIRED = "Vocal_Digits" in impression_learning.RUNNERS and "Vocal_Digits" in il_plot_generator.FIGURES
 
 
 def find_recordings_folder():
@@ -45,31 +47,22 @@ pytestmark = pytest.mark.skipif(
 
 
 def run_mode(data_dir, array_num, *overrides):
-    """Run one Vocal_Digits job with --key=value overrides and return its result file's path."""
-    if ENTRY_POINTS_WIRED:
-        completed = run_script(
-            "impression_learning.py", "--mode", "Vocal_Digits", "--array-num", array_num,
-            f"--data_dir={data_dir}", *overrides, timeout=300,
-        )  # fmt: skip
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        matches = sorted(Path(data_dir).glob(f"Vocal_Digits*_array{array_num}_seed{array_num}.npz"))
-        assert len(matches) == 1, matches
-        return matches[0]
-    texts = dict(override[2:].split("=", 1) for override in overrides)
-    params = resolve_params("Vocal_Digits", array_num, overrides=dict(texts, data_dir=str(data_dir)))
-    result = run_vocal_digits(params)
-    tag = "original" if result["reinforce_variant"] == "original" else ""
-    return save_result(result_path(data_dir, "Vocal_Digits", array_num, params["seed"], tag), result)
+    """Run one Vocal_Digits job through impression_learning.py and return its result file's path."""
+    completed = run_script(
+        "impression_learning.py", "--mode", "Vocal_Digits", "--array-num", array_num,
+        f"--data_dir={data_dir}", *overrides, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    matches = sorted(Path(data_dir).glob(f"Vocal_Digits*_array{array_num}_seed{array_num}.npz"))
+    assert len(matches) == 1, matches
+    return matches[0]
 
 
 def draw_figure(data_dir, figures_dir):
-    if ENTRY_POINTS_WIRED:
-        completed = run_script(
-            "il_plot_generator.py", "--mode", "Vocal_Digits", f"--data_dir={data_dir}", f"--figures_dir={figures_dir}"
-        )
-        assert completed.returncode == 0, completed.stderr[-3000:]
-    else:
-        fig4.draw(data_dir, figures_dir)
+    completed = run_script(
+        "il_plot_generator.py", "--mode", "Vocal_Digits", f"--data_dir={data_dir}", f"--figures_dir={figures_dir}"
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +186,83 @@ def test_only_original_variant_keeps_traces_across_epochs():
     assert traces_reset_each_epoch(dict(algorithm="impression", reinforce_variant="original"))
     assert traces_reset_each_epoch(dict(algorithm="reinforce", reinforce_variant="corrected"))
     assert not traces_reset_each_epoch(dict(algorithm="reinforce", reinforce_variant="original"))
+
+
+def loading_params(dataset, data_dir, n_train=0, n_test=0):
+    """Return the parameters that load_spectrograms reads, bypassing the checks of resolve_params."""
+    return dict(dataset=str(dataset), data_dir=str(data_dir), n_train=n_train, n_test=n_test)
+
+
+@pytest.mark.parametrize("key", ["n_train", "n_test"])
+def test_negative_frame_count_is_rejected(dataset_file, tmp_path, key):
+    params = loading_params(dataset_file, tmp_path, **{key: -5})
+    with pytest.raises(UserError) as raised:
+        load_spectrograms(params)
+    message = str(raised.value)
+    assert message.startswith(f"--{key}=-5 is invalid")
+    assert "or a positive number of frames" in message
+    assert "requested" not in message
+
+
+@pytest.mark.parametrize("key, set_name", [("n_train", "training"), ("n_test", "test")])
+def test_too_many_frames_names_parameter(dataset_file, tmp_path, key, set_name):
+    n_frames = load_result(dataset_file)["train" if key == "n_train" else "test"]["spectrogram_db"].shape[0]
+    params = loading_params(dataset_file, tmp_path, **{key: n_frames + 1})
+    with pytest.raises(UserError) as raised:
+        load_spectrograms(params)
+    message = str(raised.value)
+    assert message.startswith(f"--{key}={n_frames + 1} requests more frames than the {set_name} set")
+    assert f"use at most {n_frames}, or 0 for all of them" in message
+    assert "dataset set" not in message
+
+
+def test_all_frames_for_zero_and_exact_count(dataset_file, tmp_path):
+    dataset = load_result(dataset_file)
+    n_train = dataset["train"]["spectrogram_db"].shape[0]
+    n_test = dataset["test"]["spectrogram_db"].shape[0]
+    everything = load_spectrograms(loading_params(dataset_file, tmp_path))
+    exact = load_spectrograms(loading_params(dataset_file, tmp_path, n_train=n_train, n_test=n_test))
+    first = load_spectrograms(loading_params(dataset_file, tmp_path, n_train=10, n_test=3))
+    assert everything["x_train"].shape == (n_train, 128)
+    assert exact["x_test"].shape == (n_test, 128)
+    assert first["x_train"].shape == (10, 128)
+    assert first["test_db"].shape == (3, 128)
+    assert first["test_digit"].shape == (3,)
+
+
+def test_dataset_folder_is_rejected(tmp_path):
+    with pytest.raises(UserError) as raised:
+        load_spectrograms(loading_params(tmp_path, tmp_path))
+    message = str(raised.value)
+    assert message.startswith(f"--dataset={tmp_path} is a folder, but a dataset file path is expected")
+    assert "not found" not in message
+    assert "--output" not in message
+
+
+def test_relative_dataset_folder_is_rejected(tmp_path):
+    (tmp_path / "datasets").mkdir()
+    with pytest.raises(UserError, match="is a folder, but a dataset file path is expected"):
+        load_spectrograms(loading_params("datasets", tmp_path))
+
+
+def test_text_dataset_is_not_unpickled(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a dataset\n")
+    with pytest.raises(UserError) as raised:
+        load_spectrograms(loading_params(path, tmp_path))
+    message = str(raised.value)
+    assert f"{path} is not a dataset file" in message
+    assert "allow_pickle" not in message
+    assert "result file" not in message
+
+
+def test_corrupt_dataset_names_one_command(dataset_file, tmp_path):
+    path = tmp_path / "fsdd_corrupt.npz"
+    path.write_bytes(dataset_file.read_bytes()[:5000])
+    with pytest.raises(UserError) as raised:
+        load_spectrograms(loading_params(path, tmp_path))
+    message = str(raised.value)
+    assert f"dataset file {path} is corrupt or not an FSDD dataset" in message
+    assert message.endswith(f"Recreate it with python il_fsdd_preprocessing.py <recordings folder> --output {path}")
+    assert "result file" not in message
+    assert "delete it" not in message

@@ -1,4 +1,4 @@
-"""Helpers shared by the figure modules: finding results, statistics across seeds, saving."""
+"""Helpers shared by the figure modules: finding and checking results, statistics across seeds, saving."""
 
 import re
 from pathlib import Path
@@ -7,9 +7,24 @@ import numpy as np
 
 from impression.errors import UserError
 from impression.progress import log
-from impression.storage import load_result
+from impression.storage import load_result, run_result_path
 
-_NAME = re.compile(r"^(?P<prefix>.+)_array(?P<array>\d+)_seed(?P<seed>-?\d+)\.npz$")
+# <mode>[_<tag>]_array<i>_seed<s>.npz, as impression.storage.result_path names result files.
+RESULT_FILE_NAME = re.compile(r"^(?P<prefix>.+)_array(?P<array>\d+)_seed(?P<seed>-?\d+)\.npz$")
+
+# Parameters that may differ between results drawn together: they name the
+# run and where it wrote, not what it computed.
+RUN_IDENTITY_PARAMS = ("seed", "array_num", "data_dir", "figures_dir")
+# Parameters that only the REINFORCE rule reads; impression-learning training runs ignore them.
+MAX_FILES_NAMED = 4  # file names listed per parameter value in the warning of warn_differing_params
+REINFORCE_ONLY_PARAMS = ("reinforce_variant", "gamma", "eta_reinforce", "eta_reinforce_original")
+
+
+def plural(count, noun, plural_noun=None):
+    """Return '1 seed', '2 seeds': count with noun in the singular for 1, else in the plural."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {plural_noun or noun + 's'}"
 
 
 def find_results(data_dir, mode, tag=""):
@@ -17,17 +32,122 @@ def find_results(data_dir, mode, tag=""):
     prefix = f"{mode}_{tag}" if tag else mode
     found = {}
     for path in sorted(Path(data_dir).glob(f"{prefix}_array*_seed*.npz")):
-        match = _NAME.match(path.name)
+        match = RESULT_FILE_NAME.match(path.name)
         if match and match["prefix"] == prefix:
             found[(int(match["array"]), int(match["seed"]))] = path
     return found
 
 
-def load_results(data_dir, mode, tag="", required=True):
+def read_result(path):
+    """Load the result file at path and record its name under 'source_file' for messages.
+
+    Logs a warning when the array index or seed stored in the file differs
+    from the one in its name, which happens when a file was renamed.
+    """
+    path = Path(path)
+    result = load_result(path)
+    log.info("read %s", path)
+    result["source_file"] = path.name
+    match = RESULT_FILE_NAME.match(path.name)
+    if match:
+        for group, key, name in (("array", "array_num", "array index"), ("seed", "seed", "seed")):
+            stored = result.get(key)
+            if stored is not None and stored != int(match[group]):
+                log.warning(
+                    "%s: the file name gives %s %s, but the run inside has %s %s",
+                    path,
+                    name,
+                    match[group],
+                    name,
+                    stored,
+                )
+    return result
+
+
+def check_result(result, path, mode, algorithm=None, variant=None):
+    """Raise UserError unless the result read from path is of mode, algorithm and REINFORCE variant.
+
+    algorithm and variant are checked only when given. The variant is the
+    stored parameter reinforce_variant ('corrected' or 'original').
+    """
+    stored_mode = result.get("mode")
+    if stored_mode != mode:
+        raise UserError(
+            f"{path} contains a result of mode {stored_mode!r}, but its name puts it in the figure of mode {mode!r}; "
+            f"move it out of {Path(path).parent} or rename it to {own_file_name(result)}"
+        )
+    stored_algorithm = result.get("algorithm")
+    if algorithm is not None and stored_algorithm != algorithm:
+        raise UserError(
+            f"{path} contains a {stored_algorithm!r} run of mode {mode!r}, but the figure expects a {algorithm!r} run "
+            "under this name; move it out of the folder or rerun that array index"
+        )
+    stored_variant = result.get("params", {}).get("reinforce_variant")
+    if variant is not None and stored_variant != variant:
+        raise UserError(
+            f"{path} contains a run of mode {mode!r} with reinforce_variant {stored_variant!r}, but the figure "
+            f"expects {variant!r} under this name (files of the authors' rule carry the tag 'original'); "
+            "move it out of the folder or rerun that array index"
+        )
+
+
+def own_file_name(result):
+    """Return the file name that the run in result was saved under, or a pattern when its parameters are missing."""
+    params = result.get("params")
+    if not isinstance(params, dict) or not {"mode", "array_num", "seed"} <= params.keys():
+        return f"{result.get('mode')}_array<N>_seed<S>.npz"
+    return run_result_path(dict(params, data_dir=".")).name
+
+
+def warn_differing_params(results, context, sweep_keys=()):
+    """Log one warning naming every parameter whose value differs between results drawn together.
+
+    Parameters in RUN_IDENTITY_PARAMS and sweep_keys (those the array index
+    of a sweep sets) may differ and are skipped, and so are REINFORCE_ONLY_PARAMS
+    when every result is an impression-learning training run outside the SNR
+    mode. Returns {key: {value: [file names]}} of the differing parameters.
+    """
+    skipped = set(RUN_IDENTITY_PARAMS) | set(sweep_keys)
+    if all(result.get("algorithm") == "impression" and result.get("mode") != "SNR" for result in results):
+        skipped |= set(REINFORCE_ONLY_PARAMS)
+    keys = sorted({key for result in results for key in result.get("params", {})} - skipped)
+    differing = {}
+    for key in keys:
+        files_by_value = {}
+        for result in results:
+            value = repr(result.get("params", {}).get(key, "<absent>"))
+            files_by_value.setdefault(value, []).append(result.get("source_file", "<unnamed result>"))
+        if len(files_by_value) > 1:
+            differing[key] = files_by_value
+    if differing:
+        details = "; ".join(
+            f"{key} = " + ", ".join(f"{value} in ({name_files(files)})" for value, files in files_by_value.items())
+            for key, files_by_value in differing.items()
+        )
+        log.warning(
+            "%s: the results drawn together differ in %s (%s); rerun them with equal parameters "
+            "or move the odd ones out of the folder",
+            context,
+            plural(len(differing), "parameter"),
+            details,
+        )
+    return differing
+
+
+def name_files(files):
+    """Return the first MAX_FILES_NAMED file names, joined, with a count of the others."""
+    named = ", ".join(files[:MAX_FILES_NAMED])
+    if len(files) > MAX_FILES_NAMED:
+        named += f" and {plural(len(files) - MAX_FILES_NAMED, 'other')}"
+    return named
+
+
+def load_results(data_dir, mode, tag="", required=True, algorithm=None, variant=None):
     """Load every result file of mode; return a list of results sorted by array index and seed.
 
     Raises UserError naming the command that makes them when none exist
-    and required is True.
+    and required is True, and naming the file when one contains a result of
+    another mode, algorithm or variant (see check_result).
     """
     found = find_results(data_dir, mode, tag)
     if not found and required:
@@ -35,8 +155,9 @@ def load_results(data_dir, mode, tag="", required=True):
         raise UserError(f"no result files of mode {mode!r} in {data_dir}; run python {command} --mode {mode} first")
     results = []
     for key in sorted(found):
-        results.append(load_result(found[key]))
-        log.info("read %s", found[key])
+        result = read_result(found[key])
+        check_result(result, found[key], mode, algorithm, variant)
+        results.append(result)
     return results
 
 
@@ -44,7 +165,8 @@ def load_sweep(data_dir, mode, array_range, tag=""):
     """Load the results of a sweep over array indices; log which indices are missing.
 
     Returns {array_num: result} with the lowest seed of each index present.
-    Raises UserError when none is present.
+    Raises UserError when none is present, or naming the file when one
+    contains a result of another mode.
     """
     found = find_results(data_dir, mode, tag)
     if not found:
@@ -55,8 +177,9 @@ def load_sweep(data_dir, mode, array_range, tag=""):
     by_index = {}
     for array_num, seed in sorted(found):
         if array_num not in by_index:
-            by_index[array_num] = load_result(found[(array_num, seed)])
-            log.info("read %s", found[(array_num, seed)])
+            path = found[(array_num, seed)]
+            by_index[array_num] = read_result(path)
+            check_result(by_index[array_num], path, mode)
     missing = [i for i in range(array_range[0], array_range[1] + 1) if i not in by_index]
     if missing:
         log.warning("mode %s: array indices %s are missing from %s; drawing the others", mode, missing, data_dir)

@@ -1,28 +1,48 @@
 """Figure 1: impression learning on the synthetic latent process (standard mode).
 
 Panels: (a) test loss through training, mean +- SEM over the seeds present;
-(b) input dimension 1 over test steps 0-199, wake prediction W_out r against
-the truth; (c) every input dimension, truth against prediction, with the
-identity line; (d) autocorrelation of latent unit 0 over 80 lags: inferred
-(wake), true latent, generated (deep sleep); (e) latent unit 1 over steps
-0-399, wake only against alternating phases. Panels (b)-(e) show the run
-with the lowest array index.
+(b) input x[1] over test steps 0-199, wake prediction W_out r against the
+truth; (c) every input dimension, truth against prediction, with the
+identity line; (d) autocorrelation over 80 lags of latent unit r[0],
+inferred (wake) and generated (deep sleep), and of the true latent z[0];
+(e) latent unit r[1] over steps 0-399, wake only against alternating phases.
+Unit and input indices are 0-based array indices. Panels (b)-(e) show the
+run with the lowest array index and seed.
+
+Every result file read must hold a run of the mode drawn (UserError
+otherwise), and a warning names any parameter in which the averaged runs
+differ.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from impression.figures.common import autocorrelation, load_results, mean_sem, save_figure, set_loss_scale
+from impression.errors import UserError
+from impression.figures.common import (
+    autocorrelation,
+    load_results,
+    mean_sem,
+    plural,
+    save_figure,
+    set_loss_scale,
+    warn_differing_params,
+)
 from impression.progress import log
 
 MAX_SCATTER_POINTS = 20_000  # points drawn in panel (c); more only slow the PDF down
+INPUT_SHOWN = 1  # 0-based input dimension of panel (b)
+AUTOCORRELATION_UNIT = 0  # 0-based latent unit (and true latent) of panel (d)
+ALTERNATION_UNIT = 1  # 0-based latent unit of panel (e)
 
 
 def draw_loss_panel(axis, results):
-    curves = np.array([result["test_loss"] for result in results])
-    steps = results[0]["snapshot_steps"]
+    # Runs with different n_snapshots have curves of different lengths; the
+    # parameter warning names them, and the curves are cut to the shortest.
+    length = min(len(result["test_loss"]) for result in results)
+    curves = np.array([result["test_loss"][:length] for result in results])
+    steps = np.asarray(results[0]["snapshot_steps"])[:length]
     mean, sem = mean_sem(curves)
-    label = f"mean ± SEM, {len(results)} seeds" if len(results) > 1 else f"seed {results[0]['seed']}"
+    label = f"mean ± SEM, {plural(len(results), 'seed')}" if len(results) > 1 else f"seed {results[0]['seed']}"
     axis.plot(steps, mean, color="k", label=label)
     axis.fill_between(steps, mean - sem, mean + sem, color="k", alpha=0.25, linewidth=0)
     set_loss_scale(axis, mean)
@@ -38,10 +58,16 @@ def draw_prediction_panels(trace_axis, scatter_axis, result):
     truth = truth[: prediction.shape[0]]
 
     steps = np.arange(200)
-    trace_axis.plot(steps, truth[:200, 1], color="k", label="input x")
-    trace_axis.plot(steps, prediction[:200, 1], color="tab:red", linestyle="--", label="prediction $W_{out} r$")
+    trace_axis.plot(steps, truth[:200, INPUT_SHOWN], color="k", label=f"input x[{INPUT_SHOWN}]")
+    trace_axis.plot(
+        steps,
+        prediction[:200, INPUT_SHOWN],
+        color="tab:red",
+        linestyle="--",
+        label=f"prediction $(W_{{out}} r)[{INPUT_SHOWN}]$",
+    )
     trace_axis.set_xlabel("test step")
-    trace_axis.set_ylabel("input dimension 1")
+    trace_axis.set_ylabel(f"input x[{INPUT_SHOWN}]")
     trace_axis.set_title("b  reconstruction (wake)", loc="left")
     trace_axis.legend(frameon=False, fontsize="small")
 
@@ -51,40 +77,43 @@ def draw_prediction_panels(trace_axis, scatter_axis, result):
     limit = np.max(np.abs(np.concatenate([flat_truth, flat_prediction])))
     scatter_axis.plot([-limit, limit], [-limit, limit], color="k", linewidth=1, label="identity")
     correlation = np.corrcoef(flat_truth, flat_prediction)[0, 1]
-    scatter_axis.set_xlabel("input x")
+    scatter_axis.set_xlabel("input x (every dimension)")
     scatter_axis.set_ylabel("prediction $W_{out} r$")
-    scatter_axis.set_title(f"c  all inputs, r = {correlation:.3f}", loc="left")
+    scatter_axis.set_title(f"c  all inputs, Pearson correlation {correlation:.3f}", loc="left")
     scatter_axis.set_aspect("equal")
     scatter_axis.legend(frameon=False, fontsize="small")
 
 
 def draw_autocorrelation_panel(axis, result, max_lag=80):
     lags = np.arange(max_lag + 1)
+    unit = AUTOCORRELATION_UNIT
     series = {
-        "inferred (wake)": (result["wake_sequence"]["r"][:, 0], "tab:red"),
-        "true latent": (result["test"]["z"][:, 0], "k"),
-        "generated (deep sleep)": (result["generative"]["r"][:, 0], "tab:blue"),
+        f"inferred r[{unit}] (wake)": (result["wake_sequence"]["r"][:, unit], "tab:red"),
+        f"true latent z[{unit}]": (result["test"]["z"][:, unit], "k"),
+        f"generated r[{unit}] (deep sleep)": (result["generative"]["r"][:, unit], "tab:blue"),
     }
     for label, (signal, color) in series.items():
         axis.plot(lags, autocorrelation(signal, max_lag), color=color, label=label)
     axis.set_xlabel("lag (steps)")
-    axis.set_ylabel("autocorrelation, latent unit 0")
+    axis.set_ylabel("autocorrelation")
     axis.set_title("d  temporal structure", loc="left")
     axis.legend(frameon=False, fontsize="small")
 
 
 def draw_alternation_panel(axis, result):
     steps = np.arange(400)
-    axis.plot(steps, result["wake_sequence"]["r"][:400, 1], color="k", label="wake only")
+    unit = ALTERNATION_UNIT
+    duration = result["params"]["switch_period"] + 1
+    axis.plot(steps, result["wake_sequence"]["r"][:400, unit], color="k", label="wake only")
     axis.plot(
         steps,
-        result["wake_sleep_sequence"]["r"][:400, 1],
+        result["wake_sleep_sequence"]["r"][:400, unit],
         color="tab:green",
         linestyle="--",
-        label=f"alternating (switch period {result['params']['switch_period']})",
+        label=f"alternating wake and sleep, phases of {plural(duration, 'step')}",
     )
     axis.set_xlabel("test step")
-    axis.set_ylabel("latent unit 1")
+    axis.set_ylabel(f"latent unit r[{unit}]")
     axis.set_title("e  inference with phase alternation", loc="left")
     axis.legend(frameon=False, fontsize="small")
 
@@ -94,7 +123,8 @@ def draw(data_dir, figures_dir, mode="standard"):
     results = [result for result in load_results(data_dir, mode) if result["status"] == "complete"]
     if not results:
         raise_no_complete(data_dir, mode)
-    log.info("Figure 1 from %d run(s) of mode %s", len(results), mode)
+    log.info("Figure 1 from %s of mode %s", plural(len(results), "run"), mode)
+    warn_differing_params(results, f"Figure 1 (mode {mode})")
     figure = plt.figure(figsize=(13, 7.5), constrained_layout=True)
     grid = figure.add_gridspec(2, 3)
     draw_loss_panel(figure.add_subplot(grid[0, 0]), results)
@@ -107,8 +137,6 @@ def draw(data_dir, figures_dir, mode="standard"):
 
 
 def raise_no_complete(data_dir, mode):
-    from impression.errors import UserError
-
     raise UserError(
         f"every result file of mode {mode!r} in {data_dir} comes from a diverged run; "
         f"rerun python impression_learning.py --mode {mode} with a lower --eta"

@@ -1,36 +1,43 @@
 """Figure 3: inference with phase alternation against the switch period (switch_period mode).
 
-Panels: (a) latent unit 0, wake only against alternating phases, for the
-shortest and (b) the longest switch period present; (c) test loss through
-training for both; (d) correlation between the wake-only and the
-alternating latent trajectories on the test sequence against the phase
-duration switch_period + 1.
+Panels: (a) latent unit r[0] (0-based index), wake only against
+alternating phases, for the shortest and (b) the longest switch period
+present; (c) test loss through training for both; (d) correlation between
+the wake-only and the alternating latent trajectories on the test sequence
+against the phase duration switch_period + 1.
+
+Every result file read must hold a switch_period run (UserError
+otherwise), and a warning names any parameter other than switch_period in
+which the runs of the sweep differ.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from impression.analysis import trajectory_correlation
-from impression.figures.common import load_sweep, save_figure, set_loss_scale
+from impression.errors import UserError
+from impression.figures.common import load_sweep, plural, save_figure, set_loss_scale, warn_differing_params
 from impression.progress import log
 
 TRACE_STEPS = 200  # test steps shown in the trace panels
+TRACE_UNIT = 0  # 0-based latent unit of the trace panels
+SWEEP_KEYS = ("switch_period",)  # parameters that the array index of the sweep sets
 
 
 def draw_trace(axis, result, label):
     period = result["params"]["switch_period"]
     steps = np.arange(TRACE_STEPS)
-    axis.plot(steps, result["wake_sequence"]["r"][:TRACE_STEPS, 0], color="k", label="wake only")
+    axis.plot(steps, result["wake_sequence"]["r"][:TRACE_STEPS, TRACE_UNIT], color="k", label="wake only")
     axis.plot(
         steps,
-        result["wake_sleep_sequence"]["r"][:TRACE_STEPS, 0],
+        result["wake_sleep_sequence"]["r"][:TRACE_STEPS, TRACE_UNIT],
         color="tab:green",
         linestyle="--",
         label="alternating",
     )
     axis.set_xlabel("test step")
-    axis.set_ylabel("latent unit 0")
-    axis.set_title(f"{label}  phase duration {period + 1} steps", loc="left")
+    axis.set_ylabel(f"latent unit r[{TRACE_UNIT}]")
+    axis.set_title(f"{label}  phase duration {plural(period + 1, 'step')}", loc="left")
     axis.legend(frameon=False, fontsize="small")
 
 
@@ -38,9 +45,8 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
     """Draw Figure 3 from the switch_period sweep in data_dir; return (paths, correlation per period)."""
     results = {i: r for i, r in load_sweep(data_dir, mode, array_range).items() if r["status"] == "complete"}
     if not results:
-        from impression.errors import UserError
-
         raise UserError(f"every switch_period result in {data_dir} comes from a diverged run")
+    warn_differing_params(list(results.values()), f"Figure 3 (mode {mode})", SWEEP_KEYS)
     periods = np.array([results[i]["params"]["switch_period"] for i in sorted(results)])
     correlations = np.array(
         [
@@ -62,7 +68,7 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
             result["snapshot_steps"],
             result["test_loss"],
             color=color,
-            label=f"phase duration {result['params']['switch_period'] + 1}",
+            label=f"phase duration {plural(result['params']['switch_period'] + 1, 'step')}",
         )
     set_loss_scale(axes[1, 0], np.concatenate([shortest["test_loss"], longest["test_loss"]]))
     axes[1, 0].set_xlabel("training step")
@@ -72,7 +78,7 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
 
     axes[1, 1].plot(periods + 1, correlations, "o-", color="k")
     axes[1, 1].set_xlabel("phase duration (switch_period + 1, steps)")
-    axes[1, 1].set_ylabel("correlation, wake vs alternating")
+    axes[1, 1].set_ylabel("correlation of r, wake only vs alternating\n(Pearson, mean over latent units)")
     axes[1, 1].set_title("d  inference during alternation", loc="left")
     paths = save_figure(figure, figures_dir, "figure3")
     plt.close(figure)
