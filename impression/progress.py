@@ -25,7 +25,7 @@ def progress_bar(total, description, unit="step"):
         total=total,
         desc=description,
         unit=unit,
-        unit_scale=True,
+        unit_scale=total >= 10_000,  # 1.2M steps, but 20 snapshots, not 20.0
         dynamic_ncols=True,
         mininterval=0.5 if interactive else 30.0,
         file=sys.stderr,

@@ -67,7 +67,8 @@ def test_chunks_give_the_same_sequence():
     process = LatentProcess(mixing, DT, np.random.default_rng(9))
     parts = [process.next_chunk(n) for n in (1, 299, 700)]
     np.testing.assert_array_equal(np.vstack([part[1] for part in parts]), whole_z)
-    np.testing.assert_array_equal(np.vstack([part[0] for part in parts]), whole_x)
+    # x = z A^T comes from BLAS, whose rounding may depend on the block shape
+    np.testing.assert_allclose(np.vstack([part[0] for part in parts]), whole_x, rtol=1e-13, atol=1e-15)
 
 
 def test_latents_follow_recursion_with_numpy_innovations():

@@ -203,7 +203,10 @@ def set_loss_scale(axis, values):
         axis.set_yscale("log")
         return
     nonzero = np.abs(finite[finite != 0])
-    axis.set_yscale("symlog", linthresh=max(1.0, float(nonzero.min())) if nonzero.size else 1.0)
+    smallest = max(1.0, float(nonzero.min())) if nonzero.size else 1.0
+    # a power of ten at or above the smallest magnitude, so the tick labels 0 and +-linthresh
+    # sit a decade apart instead of on top of each other
+    axis.set_yscale("symlog", linthresh=10.0 ** np.ceil(np.log10(smallest)))
 
 
 def autocorrelation(signal, max_lag):

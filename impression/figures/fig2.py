@@ -193,6 +193,8 @@ def label_snr_panels(axes, n_seeds):
     snr_axis.set_title("(d) signal-to-noise ratio", fontsize=9)
     for axis in axes:
         axis.set_xlabel("training step")
+        # an offset label (1e5) instead of six-digit tick labels, which run into each other
+        axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
 
 
 def draw_snr_panels(axes, snr_results, variant):
