@@ -3,7 +3,7 @@
 Bredenberg, Lyo, Simoncelli & Savin, "Impression learning: Online
 representation learning with synaptic plasticity", NeurIPS 2021.
 
-This is the backprop curve of Figure 2d (asymptotic wake test loss against
+This is the backprop curve of Figure 2e (asymptotic wake test loss against
 dimension): the impression-learning network, with its linear generative
 prediction, trained online by SGD on the wake loss with PyTorch autograd.
 The array index k = 1..5 sets n_latent = 2^k, n_in = 2^(k+1) and
@@ -72,6 +72,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
         return 130
+    except MemoryError as error:
+        print(
+            f"error: not enough memory for this run ({error}); reduce the sizes, such as --n_in or --n_test",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

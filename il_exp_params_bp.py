@@ -11,7 +11,7 @@ command line as ``--key=value``. The array index (``--array-num``, else
 ``SLURM_ARRAY_TASK_ID``, else 1) sets the network size, as ``array_params``
 below defines.
 
-Mode and figure: 'dimensionality', the backprop curve of Figure 2d
+Mode and figure: 'dimensionality', the backprop curve of Figure 2e
 (asymptotic wake test loss against dimension).
 """
 
@@ -48,7 +48,7 @@ COMMON = dict(
 # One block per mode (values that differ from COMMON)
 ####################################################################
 PARAMS = {
-    # Figure 2d: asymptotic wake test loss against dimension; k = 1..5 from the array index
+    # Figure 2e: asymptotic wake test loss against dimension; k = 1..5 from the array index
     "dimensionality": dict(
         n_latent=2,  # 2^k, set by the array index
         n_in=4,  # 2^(k+1), set by the array index

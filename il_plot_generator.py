@@ -21,7 +21,7 @@ from pathlib import Path
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from impression.config import absolute_path, load_param_module  # noqa: E402
+from impression.config import StoreOnce, absolute_path, load_param_module  # noqa: E402
 from impression.errors import ConfigError, UserError  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
 from impression.storage import check_output_folder  # noqa: E402
@@ -72,13 +72,17 @@ def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         description="Draw the figure of a mode from its result files in data/.", allow_abbrev=False
     )
-    parser.add_argument("--mode", help="mode whose figure to draw; default: mode in il_exp_params.py")
+    parser.add_argument("--mode", action=StoreOnce, help="mode whose figure to draw; default: mode in il_exp_params.py")
     parser.add_argument(
-        "--data_dir", "--data-dir", help="folder of the result files; default: data_dir in il_exp_params.py (data/)"
+        "--data_dir",
+        "--data-dir",
+        action=StoreOnce,
+        help="folder of the result files; default: data_dir in il_exp_params.py (data/)",
     )
     parser.add_argument(
         "--figures_dir",
         "--figures-dir",
+        action=StoreOnce,
         help="folder the PNG and PDF files go to; default: figures_dir in il_exp_params.py (figures/)",
     )
     return parser.parse_args(argv)

@@ -122,6 +122,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
         return 130
+    except MemoryError as error:
+        print(
+            f"error: not enough memory for this run ({error}); reduce the sizes, such as --n_in or --n_test",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

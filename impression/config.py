@@ -201,6 +201,17 @@ def absolute_path(path):
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+class StoreOnce(argparse.Action):
+    """argparse action that stores a value like 'store' but rejects the option given twice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        marker = f"_{self.dest}_given"
+        if getattr(namespace, marker, False):
+            parser.error(f"{option_string} is given twice; pass it once")
+        setattr(namespace, marker, True)
+        setattr(namespace, self.dest, values)
+
+
 def build_parser(description, param_file="il_exp_params.py"):
     """Return the argument parser shared by the entry points; --key=value tokens are left over."""
     parser = argparse.ArgumentParser(
@@ -208,11 +219,12 @@ def build_parser(description, param_file="il_exp_params.py"):
         epilog=f"Any parameter of {param_file} can be set as --key=value, for example --n_train=100000.",
         allow_abbrev=False,
     )
-    parser.add_argument("--mode", help=f"experiment to run; default: mode in {param_file}")
-    parser.add_argument("--seed", type=int, help="random seed; default: the array index")
+    parser.add_argument("--mode", action=StoreOnce, help=f"experiment to run; default: mode in {param_file}")
+    parser.add_argument("--seed", type=int, action=StoreOnce, help="random seed; default: the array index")
     parser.add_argument(
         "--array-num",
         type=int,
+        action=StoreOnce,
         help="array index; default: SLURM_ARRAY_TASK_ID, else 1",
     )
     return parser

@@ -11,6 +11,7 @@ can never execute code, unlike the pickled objects of the original code.
 import json
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -188,6 +189,8 @@ def check_output_folder(folder, option):
     Called before a run starts, so an unwritable folder stops it before any work.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--{option}={folder} is a file, not a folder; choose a folder with --{option}=PATH")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
@@ -200,6 +203,22 @@ def check_output_folder(folder, option):
         ) from None
 
 
+def replaced_path(path):
+    """Return a new path under <folder>/replaced/ for a result file being replaced, named by date and time.
+
+    replaced/standard_array1_seed1.20261204-163012.npz, with -2, -3, ...
+    appended when that name is taken, so no earlier replaced file is lost.
+    """
+    folder = path.parent / "replaced"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = folder / f"{path.stem}.{stamp}{path.suffix}"
+    counter = 2
+    while candidate.exists():
+        candidate = folder / f"{path.stem}.{stamp}-{counter}{path.suffix}"
+        counter += 1
+    return candidate
+
+
 def save_result_safely(path, result):
     """Save result to path, keeping a file already there under <folder>/replaced/; return the path.
 
@@ -210,7 +229,7 @@ def save_result_safely(path, result):
     path = Path(path)
     try:
         if path.is_file():
-            previous = path.parent / "replaced" / path.name
+            previous = replaced_path(path)
             previous.parent.mkdir(exist_ok=True)
             os.replace(path, previous)
             log.info("moved the previous result file to %s", previous)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from impression import PROJECT_ROOT
 from impression.config import (
+    StoreOnce,
     array_num_from_environment,
     build_parser,
     load_param_module,
@@ -511,11 +512,13 @@ def add_sweep_arguments(parser):
     parser.add_argument(
         "--array",
         metavar="SPEC",
+        action=StoreOnce,
         help="run these array indices as a local sweep, e.g. 1-11, 1,3,5 or 1-3,7; each index runs as its own process",
     )
     parser.add_argument(
         "--jobs",
         type=int,
+        action=StoreOnce,
         help="maximum number of sweep tasks running at once; "
         f"default: the CPUs this process may use ({available_cpus()})",
     )
@@ -553,8 +556,9 @@ def check_sweep_arguments(args):
         if args.overwrite:
             sweep_options.append("--overwrite")
         if sweep_options:
+            verb = "apply" if len(sweep_options) > 1 else "applies"
             raise ConfigError(
-                f"{' and '.join(sweep_options)} apply to a sweep; add --array SPEC, for example --array 1-11"
+                f"{' and '.join(sweep_options)} {verb} to a sweep only; add --array SPEC, for example --array 1-11"
             )
         return
     if getattr(args, "array_num", None) is not None:

@@ -198,8 +198,12 @@ def test_unwritable_data_dir_stops_before_training(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     completed = run_script("impression_learning.py", *TINY, f"--data_dir={blocker}")
-    assert_user_error(completed, f"--data_dir={blocker} cannot be written")
+    assert_user_error(completed, f"--data_dir={blocker} is a file, not a folder")
     assert "training" not in completed.stderr
+
+    below_file = run_script("impression_learning.py", *TINY, f"--data_dir={blocker / 'data'}")
+    assert_user_error(below_file, f"--data_dir={blocker / 'data'} cannot be written")
+    assert "training" not in below_file.stderr
 
 
 def test_divergence_names_the_rate_of_the_run(tmp_path):
@@ -248,3 +252,21 @@ def test_plot_generator_ignores_array_index_and_names_missing_folder(tmp_path):
         "il_plot_generator.py", f"--data_dir={missing}", f"--figures_dir={tmp_path}", env={"SLURM_ARRAY_TASK_ID": "abc"}
     )
     assert_user_error(completed, f"data folder not found: {missing}", "impression_learning.py --mode standard")
+
+
+def test_option_given_twice_is_rejected():
+    completed = run_script("impression_learning.py", "--mode", "standard", "--mode", "SNR")
+    assert completed.returncode == 2
+    assert "--mode is given twice" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_run_too_large_for_memory_is_reported(tmp_path):
+    completed = run_script(
+        # 10^12 inputs need more memory than any address space holds, so the allocation fails at once
+        "impression_learning.py",
+        "--n_in=1000000000000",
+        "--n_train=2000",
+        f"--data_dir={tmp_path}",
+    )
+    assert_user_error(completed, "not enough memory for this run", "--n_in")

@@ -176,15 +176,15 @@ def test_figure4_rejects_other_mode(runs, tmp_path):
 ####################################################################
 # Parameters that differ between results drawn together
 ####################################################################
-def test_figure1_warns_on_differing_n_train(runs, tmp_path, caplog):
+def test_figure1_rejects_averaging_differing_n_train(runs, tmp_path):
     copy_as(runs["standard"], tmp_path, "standard_array1_seed1.npz")
     run_and_save("standard", 2, tmp_path, n_train=1000, n_test=400)
-    with caplog.at_level(logging.WARNING, logger="impression"):
+    with pytest.raises(UserError) as caught:
         fig1.draw(tmp_path, tmp_path / "figures")
-    assert "differ in 1 parameter" in caplog.text
-    assert "n_train = 2000 in (standard_array1_seed1.npz)" in caplog.text
-    assert "1000 in (standard_array2_seed2.npz)" in caplog.text
-    assert (tmp_path / "figures" / "figure1.png").stat().st_size > 10_000
+    assert "averaged together differ in 1 parameter" in str(caught.value)
+    assert "n_train = 2000 in (standard_array1_seed1.npz)" in str(caught.value)
+    assert "1000 in (standard_array2_seed2.npz)" in str(caught.value)
+    assert not (tmp_path / "figures" / "figure1.png").exists()
 
 
 def test_figure1_seeds_alone_raise_no_warning(runs, tmp_path, caplog):

@@ -184,7 +184,7 @@ def test_figure2_counts_diverged_runs_as_failed(sweep_folder, tmp_path, caplog):
     save_result(sweep_folder / "lr_optim_array22_seed1.npz", diverged)
     with caplog.at_level(logging.WARNING, logger="impression"):
         fig2.draw(sweep_folder, tmp_path, "corrected")
-    assert "lr_optim_array22_seed1.npz: status 'diverged', counted as a failed run" in caplog.text
+    assert "lr_optim_array22_seed1.npz: status 'diverged', left out of the curves" in caplog.text
     (sweep_folder / "lr_optim_array22_seed1.npz").unlink()
 
 

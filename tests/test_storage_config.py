@@ -177,14 +177,17 @@ def test_unwritable_folder_is_reported_before_work(tmp_path):
     blocker.write_text("")
     with pytest.raises(UserError, match="--data_dir=.*a_file/data cannot be written"):
         check_output_folder(blocker / "data", "data_dir")
+    with pytest.raises(UserError, match="--data_dir=.*a_file is a file, not a folder"):
+        check_output_folder(blocker, "data_dir")
 
 
 def test_save_keeps_previous_file_and_falls_back(tmp_path):
     path = tmp_path / "standard_array1_seed1.npz"
-    save_result_safely(path, {"status": "complete", "value": 1})
-    save_result_safely(path, {"status": "complete", "value": 2})
-    assert load_result(path)["value"] == 2
-    assert load_result(tmp_path / "replaced" / path.name)["value"] == 1
+    for value in (1, 2, 3):
+        save_result_safely(path, {"status": "complete", "value": value})
+    assert load_result(path)["value"] == 3
+    replaced = sorted(path.parent.glob("replaced/standard_array1_seed1.*.npz"))
+    assert sorted(load_result(old)["value"] for old in replaced) == [1, 2]
 
     blocked = tmp_path / "blocked" / "standard_array2_seed2.npz"
     blocked.mkdir(parents=True)  # a folder where the file should go

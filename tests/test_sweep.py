@@ -185,9 +185,9 @@ def test_add_sweep_arguments_defaults():
     defaults = parser.parse_args(["--array", "1-3"])
     check_sweep_arguments(defaults)
     assert defaults.jobs == available_cpus()
-    with pytest.raises(ConfigError, match="--jobs and --overwrite apply to a sweep"):
+    with pytest.raises(ConfigError, match="--jobs and --overwrite apply to a sweep only"):
         check_sweep_arguments(parser.parse_args(["--jobs", "2", "--overwrite"]))
-    with pytest.raises(ConfigError, match="--jobs apply to a sweep"):
+    with pytest.raises(ConfigError, match="--jobs applies to a sweep only"):
         check_sweep_arguments(parser.parse_args(["--jobs", "0"]))
 
 

@@ -99,8 +99,11 @@ def own_file_name(result):
     return run_result_path(dict(params, data_dir=".")).name
 
 
-def warn_differing_params(results, context, sweep_keys=()):
+def warn_differing_params(results, context, sweep_keys=(), averaged=False):
     """Log one warning naming every parameter whose value differs between results drawn together.
+
+    With averaged=True the results are averaged into one curve, where such
+    a difference makes the figure wrong, so it raises UserError instead.
 
     Parameters in RUN_IDENTITY_PARAMS and sweep_keys (those the array index
     of a sweep sets) may differ and are skipped, and so are REINFORCE_ONLY_PARAMS
@@ -124,6 +127,11 @@ def warn_differing_params(results, context, sweep_keys=()):
             f"{key} = " + ", ".join(f"{value} in ({name_files(files)})" for value, files in files_by_value.items())
             for key, files_by_value in differing.items()
         )
+        if averaged:
+            raise UserError(
+                f"{context}: the results averaged together differ in {plural(len(differing), 'parameter')} "
+                f"({details}); rerun them with equal parameters or move the odd ones out of the folder"
+            )
         log.warning(
             "%s: the results drawn together differ in %s (%s); rerun them with equal parameters "
             "or move the odd ones out of the folder",

@@ -124,7 +124,7 @@ def draw(data_dir, figures_dir, mode="standard"):
     if not results:
         raise_no_complete(data_dir, mode)
     log.info("Figure 1 from %s of mode %s", plural(len(results), "run"), mode)
-    warn_differing_params(results, f"Figure 1 (mode {mode})")
+    warn_differing_params(results, f"Figure 1 (mode {mode})", averaged=True)
     figure = plt.figure(figsize=(13, 7.5), constrained_layout=True)
     grid = figure.add_gridspec(2, 3)
     draw_loss_panel(figure.add_subplot(grid[0, 0]), results)

@@ -86,7 +86,11 @@ def load_runs(data_dir, mode, arrays, tag="", status="complete", algorithm=None,
         target = completed if result.get("status") == status else failed
         target.setdefault(array_num, []).append(result)
         if target is failed:
-            log.warning("%s: status %r, counted as a failed run", path.name, result.get("status"))
+            log.warning(
+                "%s: status %r, left out of the curves (panel f marks diverged rates on its top edge)",
+                path.name,
+                result.get("status"),
+            )
     missing = [array_num for array_num in arrays if array_num not in completed and array_num not in failed]
     if missing:
         name = f"{mode}_{tag}" if tag else mode
@@ -352,7 +356,7 @@ def draw(data_dir, figures_dir, variant="corrected"):
     tag = variant_tag(variant)
     snr_completed, _ = load_runs(data_dir, "SNR", SNR_ARRAYS, tag, algorithm="impression", variant=variant)
     snr_results = flatten(snr_completed)
-    warn_differing_params(snr_results, f"Figure 2 ({variant}), panels a-d, mode SNR")
+    warn_differing_params(snr_results, f"Figure 2 ({variant}), panels a-d, mode SNR", averaged=True)
 
     dimension_runs = {
         "impression": load_runs(data_dir, "dimensionality", DIMENSION_ARRAYS["impression"], algorithm="impression")[0],

@@ -77,7 +77,7 @@ def load_vocal_digits_results(data_dir):
             f"python impression_learning.py --mode {MODE} --array-num 1 first "
             f"(and --array-num 3 to 12 for the REINFORCE curves)"
         )
-    warn_differing_params(groups["impression"], f"Figure 4 (mode {MODE}), IL runs averaged in panel (a)")
+    warn_differing_params(groups["impression"], f"Figure 4 (mode {MODE}), IL runs averaged in panel (a)", averaged=True)
     return groups
 
 
