@@ -30,7 +30,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from impression.config import build_parser, load_param_module, split_overrides  # noqa: E402
-from impression.errors import UserError  # noqa: E402
+from impression.errors import run_reporting_errors  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
 from impression.sweep import (  # noqa: E402
     add_sweep_arguments,
@@ -49,36 +49,27 @@ def main(argv=None):
     )
     add_sweep_arguments(parser)
     args, rest = parser.parse_known_args(argv)
-    try:
-        check_sweep_arguments(args)
-        if args.array is not None:
-            module = load_param_module("il_exp_params_bp")
-            mode = args.mode or module.mode
-            indices = parse_array_spec(args.array, mode, module)
-            return run_sweep(
-                mode, indices, args.jobs, args.overwrite, rest, args.seed, Path(__file__).resolve(), module,
-                resolve_backprop,
-            )  # fmt: skip
+    return run_reporting_errors(lambda: run_command(args, rest))
 
-        # imported here so that --help returns without importing torch
-        from impression.backprop import resolve_backprop_params, run_and_save
 
-        overrides = split_overrides(rest)
-        params = resolve_backprop_params(args.mode, args.array_num, args.seed, overrides)
-        run_and_save(params)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
-        return 130
-    except MemoryError as error:
-        print(
-            f"error: not enough memory for this run ({error}); reduce the sizes, such as --n_in or --n_test",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+def run_command(args, rest):
+    """Run the sweep or the single run that the parsed command line asks for; return a sweep's exit status."""
+    check_sweep_arguments(args)
+    if args.array is not None:
+        module = load_param_module("il_exp_params_bp")
+        mode = args.mode or module.mode
+        indices = parse_array_spec(args.array, mode, module)
+        return run_sweep(
+            mode, indices, args.jobs, args.overwrite, rest, args.seed, Path(__file__).resolve(), module,
+            resolve_backprop,
+        )  # fmt: skip
+
+    # imported here so that --help returns without importing torch
+    from impression.backprop import resolve_backprop_params, run_and_save
+
+    params = resolve_backprop_params(args.mode, args.array_num, args.seed, split_overrides(rest))
+    run_and_save(params)
+    return None
 
 
 if __name__ == "__main__":

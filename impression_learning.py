@@ -34,7 +34,7 @@ from impression.config import (  # noqa: E402
     resolve_params,
     split_overrides,
 )
-from impression.errors import ConfigError, DivergenceError, UserError  # noqa: E402
+from impression.errors import ConfigError, DivergenceError, run_reporting_errors  # noqa: E402
 from impression.progress import configure_logging, log  # noqa: E402
 from impression.storage import check_output_folder, run_result_path, save_result_safely  # noqa: E402
 from impression.sweep import add_sweep_arguments, check_sweep_arguments, parse_array_spec, run_sweep  # noqa: E402
@@ -106,29 +106,20 @@ def main(argv=None):
     parser = build_parser("Run one impression-learning experiment, or a sweep of array indices, under data/.")
     add_sweep_arguments(parser)
     args, rest = parser.parse_known_args(argv)
-    try:
-        module = load_param_module()
-        mode = args.mode or module.mode
-        overrides = split_overrides(rest)
-        check_sweep_arguments(args)
-        if args.array is not None:
-            indices = parse_array_spec(args.array, mode, module)
-            return run_sweep(mode, indices, args.jobs, args.overwrite, rest, seed=args.seed, module=module)
-        params = resolve_params(mode, args.array_num, args.seed, overrides, module)
-        run_and_save(params)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
-        return 130
-    except MemoryError as error:
-        print(
-            f"error: not enough memory for this run ({error}); reduce the sizes, such as --n_in or --n_test",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+    return run_reporting_errors(lambda: run_command(args, rest))
+
+
+def run_command(args, rest):
+    """Run the sweep or the single run that the parsed command line asks for; return a sweep's exit status."""
+    module = load_param_module()
+    mode = args.mode or module.mode
+    overrides = split_overrides(rest)
+    check_sweep_arguments(args)
+    if args.array is not None:
+        indices = parse_array_spec(args.array, mode, module)
+        return run_sweep(mode, indices, args.jobs, args.overwrite, rest, seed=args.seed, module=module)
+    run_and_save(resolve_params(mode, args.array_num, args.seed, overrides, module))
+    return None
 
 
 if __name__ == "__main__":

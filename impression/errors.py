@@ -1,5 +1,7 @@
 """Exceptions that the entry points report as one clear message, without a traceback."""
 
+import sys
+
 
 class UserError(Exception):
     """An error in what the user asked for or supplied; the message says what to change."""
@@ -11,3 +13,26 @@ class ConfigError(UserError):
 
 class DivergenceError(UserError):
     """A run whose loss or weights became non-finite; what it computed before is saved."""
+
+
+def run_reporting_errors(task):
+    """Run task() and return the exit status of an entry point: task's own result, or 0 when it returns None.
+
+    A UserError, an interrupt (Ctrl-C) or a run too large for memory prints
+    one line on stderr instead of a traceback, and returns 2, 130 or 2.
+    """
+    try:
+        status = task()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
+        return 130
+    except MemoryError as error:
+        print(
+            f"error: not enough memory for this run ({error}); reduce the sizes, such as --n_in or --n_test",
+            file=sys.stderr,
+        )
+        return 2
+    return 0 if status is None else status
