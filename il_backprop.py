@@ -53,7 +53,7 @@ def main(argv=None):
 
 
 def run_command(args, rest):
-    """Run the sweep or the single run that the parsed command line asks for; return a sweep's exit status."""
+    """Run the sweep or the single run that the parsed command line requests; return a sweep's exit status."""
     check_sweep_arguments(args)
     if args.array is not None:
         module = load_param_module("il_exp_params_bp")

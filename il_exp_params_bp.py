@@ -53,7 +53,7 @@ PARAMS = {
         n_latent=2,  # 2^k, set by the array index
         n_in=4,  # 2^(k+1), set by the array index
         n_neurons=2,  # 2^k, set by the array index
-        seed=1,  # the seed of the dimensionality mode, so backprop sees the same data and initial weights as IL
+        seed=1,  # the seed of the dimensionality mode, so backprop gets the same data and initial weights as IL
     ),
 }
 

@@ -27,16 +27,14 @@ before any recording is decoded. The exit status is 2 for invalid input.
 """
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from impression import PROJECT_ROOT
-from impression.errors import UserError
-from impression.fsdd import build_dataset, count_noun, default_jobs
-from impression.progress import configure_logging, log
-from impression.storage import save_result
+from impression.errors import UserError, run_reporting_errors
+from impression.fsdd import build_dataset, default_jobs
+from impression.progress import configure_logging, log, plural
+from impression.storage import probe_writable, save_result
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "data" / "fsdd_spectrograms.npz"
 # Tried in order when no folder is given: a clone of FSDD next to the project folder, then
@@ -116,9 +114,7 @@ def check_writable(folder, output):
     effective one, and reports every folder writable for root.
     """
     try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
-        os.close(handle)
-        os.unlink(probe)
+        probe_writable(folder)
     except OSError as error:
         raise UserError(
             f"--output {output} cannot be written, because creating a file in {folder} failed "
@@ -162,7 +158,7 @@ def run(args):
     dataset = build_dataset(folder, seed=args.seed, jobs=args.jobs, skip_bad=args.skip_bad)
     n_skipped = len(dataset["skipped_files"])
     if n_skipped:
-        log.warning("skipped %s, listed in the dataset's skipped_files", count_noun(n_skipped, "invalid file"))
+        log.warning("skipped %s, listed in the dataset's skipped_files", plural(n_skipped, "invalid file"))
     try:
         path = save_result(args.output, dataset)
     except OSError as error:
@@ -171,15 +167,12 @@ def run(args):
 
 
 def main(argv=None):
-    """Run the preprocessing; return the exit status (0, or 2 for invalid input)."""
+    """Run the preprocessing; return the exit status (0, 2 for invalid input, 130 after Ctrl-C)."""
     configure_logging()
     args = parse_arguments(argv)
-    try:
-        run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_errors(
+        lambda: run(args), "interrupted; no dataset was written, and an existing dataset file is unchanged"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from impression.config import StoreOnce, absolute_path, load_param_module  # noqa: E402
-from impression.errors import ConfigError, UserError  # noqa: E402
+from impression.errors import ConfigError, UserError, run_reporting_errors  # noqa: E402
 from impression.progress import configure_logging  # noqa: E402
 from impression.storage import check_output_folder  # noqa: E402
 
@@ -113,14 +113,13 @@ def resolve_folders(args, module):
 def main(argv=None):
     configure_logging()
     args = parse_arguments(argv)
-    try:
-        module = load_param_module()
-        params = resolve_folders(args, module)
-        FIGURES[params["mode"]](params, module)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_errors(lambda: draw_figure(args), "interrupted; the figure files may be incomplete")
+
+
+def draw_figure(args):
+    module = load_param_module()
+    params = resolve_folders(args, module)
+    FIGURES[params["mode"]](params, module)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def main(argv=None):
 
 
 def run_command(args, rest):
-    """Run the sweep or the single run that the parsed command line asks for; return a sweep's exit status."""
+    """Run the sweep or the single run that the parsed command line requests; return a sweep's exit status."""
     module = load_param_module()
     mode = args.mode or module.mode
     overrides = split_overrides(rest)

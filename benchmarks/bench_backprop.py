@@ -6,9 +6,9 @@ For each network size of the dimensionality sweep (k = 1..5), prints the
 time per SGD step of the training loop (forward pass, autograd backward
 and update, one sample at a time, one thread), the number of PyTorch
 operator calls per step counted by torch.profiler, and the time per call.
-The tensors have 4 to 64 entries, so the arithmetic of a step is well
-under a microsecond; a step costs about as much as its operator calls,
-each of which carries PyTorch's fixed dispatch and autograd cost.
+The tensors have 4 to 64 entries, so the arithmetic of a step takes well
+under a microsecond. A step costs about as much as its operator calls,
+because each carries PyTorch's fixed dispatch and autograd cost.
 """
 
 import argparse

@@ -15,11 +15,15 @@ class DivergenceError(UserError):
     """A run whose loss or weights became non-finite; what it computed before is saved."""
 
 
-def run_reporting_errors(task):
-    """Run task() and return the exit status of an entry point: task's own result, or 0 when it returns None.
+INTERRUPTED_RUN = "interrupted; this run saved nothing, and existing result files are unchanged"
 
-    A UserError, an interrupt (Ctrl-C) or a run too large for memory prints
-    one line on stderr instead of a traceback, and returns 2, 130 or 2.
+
+def run_reporting_errors(task, interrupted_message=INTERRUPTED_RUN):
+    """Run task() and return an entry point's exit status: task's own value, or 0 when it returns None.
+
+    A UserError, or a run too large for memory, prints one line on stderr
+    instead of a traceback and returns 2. Ctrl-C prints interrupted_message
+    and returns 130.
     """
     try:
         status = task()
@@ -27,7 +31,7 @@ def run_reporting_errors(task):
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; this run saved nothing, and existing result files are unchanged", file=sys.stderr)
+        print(interrupted_message, file=sys.stderr)
         return 130
     except MemoryError as error:
         print(

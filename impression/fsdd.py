@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from impression.errors import UserError
+from impression.progress import plural
 from impression.storage import ResultFileError, load_result
 
 logger = logging.getLogger(__name__)
@@ -63,11 +64,6 @@ class Recording:
     @property
     def is_test(self):
         return self.take <= LAST_TEST_TAKE
-
-
-def count_noun(n, noun, plural=None):
-    """Return '1 speaker' or '2 speakers': n and noun, in the plural (default noun + 's') unless n is 1."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def parse_file_name(name):
@@ -266,10 +262,10 @@ def decode_recordings(recordings, jobs):
     elapsed = time.perf_counter() - start
     logger.info(
         "decoded %s in %.1f s (%.0f files/s) with %s",
-        count_noun(len(recordings), "recording"),
+        plural(len(recordings), "recording"),
         elapsed,
         len(recordings) / max(elapsed, 1e-9),
-        count_noun(jobs, "process", "processes"),
+        plural(jobs, "process", "processes"),
     )
     spectrograms = {}
     problems = []
@@ -349,7 +345,7 @@ def _reject_or_skip(problems, n_files, skip_bad):
     if not skip_bad:
         verb = "is" if n_invalid == 1 else "are"
         raise UserError(
-            f"{n_invalid} of {count_noun(n_files, '.wav file')} {verb} invalid; fix or remove them, "
+            f"{n_invalid} of {plural(n_files, '.wav file')} {verb} invalid; fix or remove them, "
             "or pass --skip-bad to skip them:\n" + format_problems(problems)
         )
     for path, message in problems:
@@ -366,13 +362,13 @@ def collect_recordings(folder, skip_bad):
     recordings, problems = validate_recordings(paths)
     logger.info(
         "checked the names and headers of %s in %s: %d valid",
-        count_noun(len(paths), ".wav file"),
+        plural(len(paths), ".wav file"),
         folder,
         len(recordings),
     )
     _reject_or_skip(problems, len(paths), skip_bad)
     if not recordings:
-        raise UserError(f"no valid FSDD recording among the {count_noun(len(paths), '.wav file')} in {folder}")
+        raise UserError(f"no valid FSDD recording among the {plural(len(paths), '.wav file')} in {folder}")
     return recordings, problems
 
 
@@ -386,15 +382,15 @@ def _validate_options(seed, jobs):
 def check_both_sets(recordings, folder, condition):
     """Raise UserError unless recordings contain a training and a test recording.
 
-    condition says in the message which recordings were counted, for example 'that decoded'.
-    The file name gives the take, and so the set, which lets this check run before decoding.
+    condition names in the message which recordings were counted, for example 'that decoded'.
+    The file name gives the take, and so the set, so this check can run before decoding.
     """
     training, test = split_by_take(recordings)
     if training and test:
         return
     raise UserError(
-        f"{folder} has {count_noun(len(training), 'training recording')} (takes {LAST_TEST_TAKE + 1} and above) "
-        f"and {count_noun(len(test), 'test recording')} (takes 0-{LAST_TEST_TAKE}) {condition}, but both sets "
+        f"{folder} has {plural(len(training), 'training recording')} (takes {LAST_TEST_TAKE + 1} and above) "
+        f"and {plural(len(test), 'test recording')} (takes 0-{LAST_TEST_TAKE}) {condition}, but both sets "
         "must be non-empty. Pass the full FSDD recordings folder, which has takes 0-49 of every speaker and digit."
     )
 
@@ -415,9 +411,9 @@ def _log_set(name, dataset_set):
     logger.info(
         "%s set: %s, %s, %s x %d mel bands, min %.2f dB, std %.3f dB",
         name,
-        count_noun(dataset_set["file_name"].size, "recording"),
-        count_noun(np.unique(dataset_set["speaker"]).size, "speaker"),
-        count_noun(dataset_set["spectrogram_db"].shape[0], "frame"),
+        plural(dataset_set["file_name"].size, "recording"),
+        plural(np.unique(dataset_set["speaker"]).size, "speaker"),
+        plural(dataset_set["spectrogram_db"].shape[0], "frame"),
         dataset_set["spectrogram_db"].shape[1],
         dataset_set["min_db"],
         dataset_set["std_db"],

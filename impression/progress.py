@@ -25,9 +25,17 @@ def progress_bar(total, description, unit="step"):
         total=total,
         desc=description,
         unit=unit,
-        unit_scale=total >= 10_000,  # 1.2M steps, but 20 snapshots, not 20.0
+        # large counts as 1.2M steps; small ones as integers (20 snapshots, not 20.0)
+        unit_scale=total >= 10_000,
         dynamic_ncols=True,
         mininterval=0.5 if interactive else 30.0,
         file=sys.stderr,
         leave=True,
     )
+
+
+def plural(count, noun, plural_noun=None):
+    """Return '1 seed', '2 seeds': count with noun in the singular for 1, else in the plural (default noun + 's')."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {plural_noun or noun + 's'}"

@@ -75,8 +75,8 @@ class ReinforceVariant:
     square_latent_wake_term: bool  # False: the reward's latent wake term is sum(r - mu_rec) / sigma_rec^2
     reset_traces: bool  # False: traces carry over every reset of the activities
     # True: the generative score terms use the recognition samples in every phase, as the IL
-    # wake update does: (x - W_out r_rec) r_rec^T for the stimulus layer, and the middle layer's
-    # tanh form from r1_rec and r2_rec in the two-layer network
+    # wake update does. That is (x - W_out r_rec) r_rec^T for the stimulus layer, and the
+    # middle layer's tanh form from r1_rec and r2_rec in the two-layer network.
     generative_score_from_recognition: bool
     baseline_updated_first: bool  # True: Lbar takes in L_t before the reward L_t - Lbar is formed
 
@@ -110,6 +110,21 @@ def variant_of(name):
 ####################################################################
 # Compiled step
 ####################################################################
+@numba.njit(**JIT_OPTIONS)
+def reward_and_baseline(reward_loss, baseline, baseline_rate, reward_sign, baseline_updated_first):
+    """Return the reward factor reward_sign (L_t - Lbar) and update the running baseline Lbar in baseline[0].
+
+    The corrected rule forms the reward with Lbar before its update. The
+    authors' rule (baseline_updated_first) forms it after the update.
+    """
+    if baseline_updated_first:
+        baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+        return reward_sign * (reward_loss - baseline[0])
+    reward = reward_sign * (reward_loss - baseline[0])
+    baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+    return reward
+
+
 @numba.njit(**JIT_OPTIONS)
 def reinforce_step(
     x_t,  # (n_in,) input datum
@@ -226,12 +241,7 @@ def reinforce_step(
     if wake and not square_latent_wake_term:
         reward_loss = loss + latent_rec_term - latent_rec_linear
 
-    if baseline_updated_first:
-        baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
-        reward = reward_sign * (reward_loss - baseline[0])
-    else:
-        reward = reward_sign * (reward_loss - baseline[0])
-        baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+    reward = reward_and_baseline(reward_loss, baseline, baseline_rate, reward_sign, baseline_updated_first)
 
     # score terms of the latent layer
     for j in range(n):

@@ -6,8 +6,9 @@ generative run and the test sequences). Then, for every snapshot, it draws
 a fresh data sequence of snr_steps steps and runs the frozen network over
 it epoch_num_snr times with phase switching on. Each repetition starts from
 rest, with activities and phase reset, and traces reset unless the
-REINFORCE variant keeps them (the authors' 'original' one). On every step it computes, without
-applying them, the latent layer's W_in update of impression learning and
+REINFORCE variant keeps them (the authors' 'original' one). On every step
+it computes, without applying them, the latent layer's W_in update of
+impression learning and
 of REINFORCE (trace decay gamma_snr) and accumulates the mean and variance
 of each entry over all repetitions and steps. Outputs per snapshot and
 rule: mean, variance and SNR = mean^2 / variance per entry, plus the cosine

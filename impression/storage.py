@@ -159,7 +159,7 @@ def _read(path, extract):
         ) from error
 
 
-# Parameters that say where a run's files go, not what it computes.
+# Parameters that set where a run's files go, not what it computes.
 LOCATION_KEYS = ("data_dir", "figures_dir")
 
 
@@ -183,6 +183,17 @@ def format_differences(differences, limit=4):
     return ", ".join(items)
 
 
+def probe_writable(folder):
+    """Create and delete a file in folder; raise OSError if that fails.
+
+    This tests what save_result will do. os.access checks the real user id,
+    not the effective one, and reports every folder writable for root.
+    """
+    handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+    os.close(handle)
+    os.unlink(probe)
+
+
 def check_output_folder(folder, option):
     """Create folder if needed and check that files can be written in it; raise UserError naming option if not.
 
@@ -193,9 +204,7 @@ def check_output_folder(folder, option):
         raise UserError(f"--{option}={folder} is a file, not a folder; choose a folder with --{option}=PATH")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
-        os.close(handle)
-        os.unlink(probe)
+        probe_writable(folder)
     except OSError as error:
         raise UserError(
             f"--{option}={folder} cannot be written ({error.strerror or error}); "

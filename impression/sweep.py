@@ -135,26 +135,6 @@ def _parse_array_item(item, mode, low, high):
 
 
 # ---------------------------------------------------------------------------
-# Result files of tasks
-# ---------------------------------------------------------------------------
-
-
-def task_result_path(mode, array_num, seed=None, overrides=None, module=None, resolve=resolve_params):
-    """Return the result file path that the entry point of resolve writes for this run.
-
-    overrides maps parameter names to command-line strings or values, as
-    for ``resolve_params``; ConfigError reports invalid ones.
-    """
-    params = resolve(mode, array_num, seed, overrides, module)
-    return run_result_path(params)
-
-
-def result_exists(mode, array_num, seed=None, overrides=None, module=None):
-    """Return True when the result file of this run exists, so the run can be skipped."""
-    return task_result_path(mode, array_num, seed, overrides, module).is_file()
-
-
-# ---------------------------------------------------------------------------
 # Running a sweep
 # ---------------------------------------------------------------------------
 
@@ -380,7 +360,12 @@ def _log_progress(state, total, sweep_started_at, task):
     rate = finished / elapsed if elapsed > 0 else 0.0
     remaining = total - finished
     eta = _format_duration(remaining / rate) if rate > 0 and remaining else "0s"
-    outcome = "failed" if task.failure else "diverged" if task.status == "diverged" else "done"
+    if task.failure:
+        outcome = "failed"
+    elif task.status == "diverged":
+        outcome = "diverged"
+    else:
+        outcome = "done"
     log.info(
         "[%d/%d] array %d %s in %s; %.2f tasks/min, ETA %s",
         finished,

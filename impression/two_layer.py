@@ -36,7 +36,7 @@ import numba
 import numpy as np
 
 from impression.kernels import JIT_OPTIONS, PHASE_DELTA, PHASE_JUST_WOKE, advance_phase, fast_tanh
-from impression.reinforce import BASELINE_RATE, VARIANTS, variant_of
+from impression.reinforce import BASELINE_RATE, VARIANTS, reward_and_baseline, variant_of
 
 # Layout of the float parameter vector of the kernel.
 SIGMA_IN, SIGMA_REC_MIDDLE, SIGMA_REC_TOP, SIGMA_GEN_TOP, SIGMA_GEN_MIDDLE, SIGMA_OBS = range(6)
@@ -317,12 +317,7 @@ def run_two_layer_steps(
                     reward_loss -= (r1[j] - mu_rec_middle[j]) * inv_var_rec_middle
                 for j in range(n_top):
                     reward_loss -= (r2[j] - mu_rec_top[j]) * inv_var_rec_top
-            if baseline_updated_first:
-                baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
-                reward = reward_sign * (reward_loss - baseline[0])
-            else:
-                reward = reward_sign * (reward_loss - baseline[0])
-                baseline[0] = (1.0 - baseline_rate) * baseline[0] + baseline_rate * reward_loss
+            reward = reward_and_baseline(reward_loss, baseline, baseline_rate, reward_sign, baseline_updated_first)
             delta = 1.0 if wake else 0.0
             sleep = 1.0 - delta
             direct_latent_gen = 0.0 if just_woke else delta

@@ -246,7 +246,7 @@ def test_plot_generator_rejects_run_options(tmp_path):
     assert "Traceback" not in completed.stderr
 
 
-def test_plot_generator_ignores_array_index_and_names_missing_folder(tmp_path):
+def test_plot_generator_missing_data_folder(tmp_path):
     missing = tmp_path / "no_such_folder"
     completed = run_script(
         "il_plot_generator.py", f"--data_dir={missing}", f"--figures_dir={tmp_path}", env={"SLURM_ARRAY_TASK_ID": "abc"}

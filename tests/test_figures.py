@@ -14,6 +14,7 @@ from impression import snr  # noqa: E402
 from impression.config import resolve_params  # noqa: E402
 from impression.errors import UserError  # noqa: E402
 from impression.figures import common, fig1, fig2, fig3, fig4  # noqa: E402
+from impression.progress import plural  # noqa: E402
 from impression.simulation import simulate  # noqa: E402
 from impression.storage import run_result_path, save_result  # noqa: E402
 
@@ -65,12 +66,12 @@ def save_stub(folder, name, **fields):
     ],
 )
 def test_plural_counts(count, noun, expected):
-    assert common.plural(count, noun) == expected
+    assert plural(count, noun) == expected
 
 
 def test_plural_irregular_form():
-    assert common.plural(2, "matrix", "matrices") == "2 matrices"
-    assert common.plural(1, "matrix", "matrices") == "1 matrix"
+    assert plural(2, "matrix", "matrices") == "2 matrices"
+    assert plural(1, "matrix", "matrices") == "1 matrix"
 
 
 ####################################################################
@@ -205,7 +206,7 @@ def test_differing_params_skip_identity_and_sweep_keys(caplog):
         stub_result("b.npz", seed=2, array_num=2, data_dir="/y", figures_dir="/g", n_neurons=4, eta=0.1),
     ]
     with caplog.at_level(logging.WARNING, logger="impression"):
-        differing = common.warn_differing_params(results, "test", sweep_keys=("n_neurons",))
+        differing = common.report_differing_params(results, "test", sweep_keys=("n_neurons",))
     assert differing == {}
     assert caplog.text == ""
 
@@ -216,7 +217,7 @@ def test_differing_params_name_keys_and_values(caplog):
         stub_result("b.npz", n_neurons=4, eta=0.2, n_test=30),
     ]
     with caplog.at_level(logging.WARNING, logger="impression"):
-        differing = common.warn_differing_params(results, "panel x", sweep_keys=("n_neurons",))
+        differing = common.report_differing_params(results, "panel x", sweep_keys=("n_neurons",))
     assert set(differing) == {"eta"}
     assert "panel x" in caplog.text
     assert "eta = 0.1 in (a.npz), 0.2 in (b.npz)" in caplog.text
@@ -225,16 +226,16 @@ def test_differing_params_name_keys_and_values(caplog):
 
 def test_differing_params_ignore_reinforce_keys_of_il_runs():
     results = [stub_result("a.npz", gamma=0.9), stub_result("b.npz", gamma=0.5)]
-    assert common.warn_differing_params(results, "test") == {}
+    assert common.report_differing_params(results, "test") == {}
     for result in results:
         result["algorithm"] = "reinforce"
-    assert set(common.warn_differing_params(results, "test")) == {"gamma"}
+    assert set(common.report_differing_params(results, "test")) == {"gamma"}
 
 
 def test_differing_params_cap_listed_files(caplog):
     results = [stub_result(f"{i}.npz", eta=0.1) for i in range(7)] + [stub_result("odd.npz", eta=0.2)]
     with caplog.at_level(logging.WARNING, logger="impression"):
-        common.warn_differing_params(results, "test")
+        common.report_differing_params(results, "test")
     assert "0.npz, 1.npz, 2.npz, 3.npz and 3 others" in caplog.text
     assert "4.npz" not in caplog.text
 

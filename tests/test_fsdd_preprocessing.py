@@ -481,14 +481,6 @@ def test_parser_defaults():
     assert args.skip_bad is False
 
 
-def test_count_noun_singular_and_plural():
-    assert fsdd.count_noun(1, "speaker") == "1 speaker"
-    assert fsdd.count_noun(0, "speaker") == "0 speakers"
-    assert fsdd.count_noun(6, "speaker") == "6 speakers"
-    assert fsdd.count_noun(1, "process", "processes") == "1 process"
-    assert fsdd.count_noun(2, "process", "processes") == "2 processes"
-
-
 def test_script_log_matches_other_scripts(good_folder, tmp_path):
     output = tmp_path / "fsdd.npz"
     completed = run_script(good_folder, "--output", output, "--jobs", "1", cwd=tmp_path)
@@ -554,7 +546,7 @@ def test_unwritable_output_folder_is_rejected(good_folder, tmp_path, monkeypatch
     def deny(*arguments, **keywords):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(il_fsdd_preprocessing.tempfile, "mkstemp", deny)
+    monkeypatch.setattr(il_fsdd_preprocessing, "probe_writable", deny)
     monkeypatch.setattr(il_fsdd_preprocessing, "build_dataset", fail_if_called)
     output = tmp_path / "new" / "fsdd.npz"
     message = run_in_process(good_folder, "--output", output)

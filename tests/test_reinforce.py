@@ -239,7 +239,7 @@ def test_steps_match_numpy_reference(variant_name):
 
 
 def test_phase_gating_of_traces():
-    # gamma = 0: e_rec holds the current wake score only, e_gen the current sleep score only
+    # gamma = 0: e_rec contains only the current wake score, e_gen only the current sleep score
     W_in, W_out, d, _ = tiny_network()
     network = ReinforceNetwork.initial(4, 2, 0.6, np.random.default_rng(0))
     network.W_in[:], network.W_out[:] = W_in, W_out

@@ -29,7 +29,7 @@ from impression.sweep import (
     check_sweep_arguments,
     child_environment,
     parse_array_spec,
-    result_exists,
+    report_existing_result,
     run_sweep,
 )
 
@@ -217,12 +217,14 @@ def test_child_environment_pins_threads():
     assert environment["PATH"] == "/bin"
 
 
-def test_result_exists_follows_overrides(tmp_path):
-    overrides = {"data_dir": str(tmp_path)}
-    assert not result_exists("standard", 3, None, overrides)
-    result_path(tmp_path, "standard", 3, 3).write_bytes(b"")
-    assert result_exists("standard", 3, None, overrides)
-    assert not result_exists("standard", 3, 9, overrides)
+def test_existing_result_follows_overrides(tmp_path, capsys):
+    params = resolve_params("standard", 3, overrides={"data_dir": str(tmp_path)})
+    assert report_existing_result(params) == 1
+    save_result(result_path(tmp_path, "standard", 3, 3), {"status": "complete", "params": params})
+    assert report_existing_result(params) == 0
+    other_seed = resolve_params("standard", 3, seed=9, overrides={"data_dir": str(tmp_path)})
+    assert report_existing_result(other_seed) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == str(tmp_path / "standard_array3_seed9.npz")
 
 
 def test_result_exists_command_exit_status(tmp_path):

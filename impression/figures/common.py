@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from impression.errors import UserError
-from impression.progress import log
+from impression.progress import log, plural
 from impression.storage import load_result, run_result_path
 
 # <mode>[_<tag>]_array<i>_seed<s>.npz, as impression.storage.result_path names result files.
@@ -15,16 +15,9 @@ RESULT_FILE_NAME = re.compile(r"^(?P<prefix>.+)_array(?P<array>\d+)_seed(?P<seed
 # Parameters that may differ between results drawn together: they name the
 # run and where it wrote, not what it computed.
 RUN_IDENTITY_PARAMS = ("seed", "array_num", "data_dir", "figures_dir")
+MAX_FILES_NAMED = 4  # file names listed per parameter value in the message of report_differing_params
 # Parameters that only the REINFORCE rule reads; impression-learning training runs ignore them.
-MAX_FILES_NAMED = 4  # file names listed per parameter value in the warning of warn_differing_params
 REINFORCE_ONLY_PARAMS = ("reinforce_variant", "gamma", "eta_reinforce", "eta_reinforce_original")
-
-
-def plural(count, noun, plural_noun=None):
-    """Return '1 seed', '2 seeds': count with noun in the singular for 1, else in the plural."""
-    if count == 1:
-        return f"{count} {noun}"
-    return f"{count} {plural_noun or noun + 's'}"
 
 
 def find_results(data_dir, mode, tag=""):
@@ -99,7 +92,7 @@ def own_file_name(result):
     return run_result_path(dict(params, data_dir=".")).name
 
 
-def warn_differing_params(results, context, sweep_keys=(), averaged=False):
+def report_differing_params(results, context, sweep_keys=(), averaged=False):
     """Log one warning naming every parameter whose value differs between results drawn together.
 
     With averaged=True the results are averaged into one curve, where such

@@ -22,12 +22,11 @@ from impression.figures.common import (
     autocorrelation,
     load_results,
     mean_sem,
-    plural,
+    report_differing_params,
     save_figure,
     set_loss_scale,
-    warn_differing_params,
 )
-from impression.progress import log
+from impression.progress import log, plural
 
 MAX_SCATTER_POINTS = 20_000  # points drawn in panel (c); more only slow the PDF down
 INPUT_SHOWN = 1  # 0-based input dimension of panel (b)
@@ -124,7 +123,7 @@ def draw(data_dir, figures_dir, mode="standard"):
     if not results:
         raise_no_complete(data_dir, mode)
     log.info("Figure 1 from %s of mode %s", plural(len(results), "run"), mode)
-    warn_differing_params(results, f"Figure 1 (mode {mode})", averaged=True)
+    report_differing_params(results, f"Figure 1 (mode {mode})", averaged=True)
     figure = plt.figure(figsize=(13, 7.5), constrained_layout=True)
     grid = figure.add_gridspec(2, 3)
     draw_loss_panel(figure.add_subplot(grid[0, 0]), results)

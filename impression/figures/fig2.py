@@ -38,13 +38,12 @@ from impression.figures.common import (  # noqa: E402
     check_result,
     find_results,
     mean_sem,
-    plural,
     read_result,
+    report_differing_params,
     save_figure,
     set_loss_scale,
-    warn_differing_params,
 )
-from impression.progress import log  # noqa: E402
+from impression.progress import log, plural  # noqa: E402
 
 ASYMPTOTE_SNAPSHOTS = 4  # last snapshots averaged into the asymptotic loss (the last 20% of training)
 SNR_ARRAYS = range(1, 21)
@@ -130,11 +129,11 @@ def warn_panel_params(groups, context, sweep_keys=()):
     reported = set()
     for rule, results in groups.items():
         if results:
-            reported |= set(warn_differing_params(results, f"{context}, {LABELS[rule]}", sweep_keys))
+            reported |= set(report_differing_params(results, f"{context}, {LABELS[rule]}", sweep_keys))
     representatives = [results[0] for results in groups.values() if results]
     if len(representatives) > 1:
         skipped = (*sweep_keys, *RULE_KEYS, *sorted(reported))
-        warn_differing_params(representatives, f"{context}, between {' and '.join(map(LABELS.get, groups))}", skipped)
+        report_differing_params(representatives, f"{context}, between {' and '.join(map(LABELS.get, groups))}", skipped)
 
 
 ####################################################################
@@ -356,7 +355,7 @@ def draw(data_dir, figures_dir, variant="corrected"):
     tag = variant_tag(variant)
     snr_completed, _ = load_runs(data_dir, "SNR", SNR_ARRAYS, tag, algorithm="impression", variant=variant)
     snr_results = flatten(snr_completed)
-    warn_differing_params(snr_results, f"Figure 2 ({variant}), panels a-d, mode SNR", averaged=True)
+    report_differing_params(snr_results, f"Figure 2 ({variant}), panels a-d, mode SNR", averaged=True)
 
     dimension_runs = {
         "impression": load_runs(data_dir, "dimensionality", DIMENSION_ARRAYS["impression"], algorithm="impression")[0],
@@ -371,7 +370,7 @@ def draw(data_dir, figures_dir, variant="corrected"):
     warn_panel_params(
         {rule: flatten(dimension_runs[rule]) for rule in ("impression", "reinforce")}, context, DIMENSION_KEYS
     )
-    warn_differing_params(flatten(dimension_runs["backprop"]), f"{context}, backprop", DIMENSION_KEYS)
+    report_differing_params(flatten(dimension_runs["backprop"]), f"{context}, backprop", DIMENSION_KEYS)
 
     lr_completed, lr_failed = {}, {}
     for rule, rule_tag, rule_variant in (("impression", "", None), ("reinforce", tag, variant)):

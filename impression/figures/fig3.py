@@ -16,8 +16,8 @@ import numpy as np
 
 from impression.analysis import trajectory_correlation
 from impression.errors import UserError
-from impression.figures.common import load_sweep, plural, save_figure, set_loss_scale, warn_differing_params
-from impression.progress import log
+from impression.figures.common import load_sweep, report_differing_params, save_figure, set_loss_scale
+from impression.progress import log, plural
 
 TRACE_STEPS = 200  # test steps shown in the trace panels
 TRACE_UNIT = 0  # 0-based latent unit of the trace panels
@@ -46,7 +46,7 @@ def draw(data_dir, figures_dir, array_range, mode="switch_period"):
     results = {i: r for i, r in load_sweep(data_dir, mode, array_range).items() if r["status"] == "complete"}
     if not results:
         raise UserError(f"every switch_period result in {data_dir} comes from a diverged run")
-    warn_differing_params(list(results.values()), f"Figure 3 (mode {mode})", SWEEP_KEYS)
+    report_differing_params(list(results.values()), f"Figure 3 (mode {mode})", SWEEP_KEYS)
     periods = np.array([results[i]["params"]["switch_period"] for i in sorted(results)])
     correlations = np.array(
         [

@@ -35,12 +35,11 @@ from impression.figures.common import (
     autocorrelation,
     check_result,
     mean_sem,
-    plural,
     read_result,
+    report_differing_params,
     save_figure,
-    warn_differing_params,
 )
-from impression.progress import log
+from impression.progress import log, plural
 from impression.vocal_digits import N_BANDS_SHOWN
 
 MODE = "Vocal_Digits"
@@ -77,7 +76,9 @@ def load_vocal_digits_results(data_dir):
             f"python impression_learning.py --mode {MODE} --array-num 1 first "
             f"(and --array-num 3 to 12 for the REINFORCE curves)"
         )
-    warn_differing_params(groups["impression"], f"Figure 4 (mode {MODE}), IL runs averaged in panel (a)", averaged=True)
+    report_differing_params(
+        groups["impression"], f"Figure 4 (mode {MODE}), IL runs averaged in panel (a)", averaged=True
+    )
     return groups
 
 
@@ -131,7 +132,7 @@ def draw_loss(ax, groups):
         log.warning("no complete result of the corrected REINFORCE rule; panel (a) omits it")
 
     # il[0] represents the IL curve, because its seeds were compared with each other on loading.
-    warn_differing_params(
+    report_differing_params(
         drawn, f"Figure 4 (mode {MODE}), curves of panel (a)", ("algorithm", "eta", *REINFORCE_ONLY_PARAMS)
     )
     ax.set_yscale("log")
